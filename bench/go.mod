@@ -1,0 +1,5 @@
+module github.com/backoff-go/backoff/bench
+
+go 1.25
+
+replace github.com/backoff-go/backoff => ../

@@ -1,0 +1,172 @@
+package backoff
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// unit clamps r into [0,1): the range that Attempt.Random promises. Values
+// outside it (or NaN) come only from hand-made Attempts; clamping keeps every
+// jittered wait inside its documented range whatever they hold.
+func unit(r float64) float64 {
+	switch {
+	case !(r > 0): // also NaN
+		return 0
+	case r >= 1:
+		return math.Nextafter(1, 0)
+	}
+	return r
+}
+
+// frac returns d·r for r = unit(r), in [0, d) when d > 0: a product that
+// float rounding would lift to d itself is pulled back below it.
+func frac(d time.Duration, r float64) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return min(scaleCapped(d, unit(r), d), d-1)
+}
+
+// FullJitter returns a strategy that waits d·Random, in [0, d), where d is
+// what s returns; it stops when s stops. Spreading waits over the whole range
+// is what AWS measured best for many clients contending for one resource.
+// A nil s panics. The result is safe for concurrent use when s is.
+func FullJitter(s Strategy) Strategy {
+	if s == nil {
+		panic("backoff: FullJitter: nil strategy")
+	}
+	return fullJitter{s}
+}
+
+type fullJitter struct{ s Strategy }
+
+func (j fullJitter) Delay(a Attempt) (time.Duration, bool) {
+	d, ok := j.s.Delay(a)
+	if !ok {
+		return 0, false
+	}
+	return frac(d, a.Random), true
+}
+
+// EqualJitter returns a strategy that waits d/2 + (d/2)·Random, in [d/2, d),
+// where d is what s returns; it stops when s stops. It keeps half of the wait
+// and spreads the other half. A nil s panics. The result is safe for
+// concurrent use when s is.
+func EqualJitter(s Strategy) Strategy {
+	if s == nil {
+		panic("backoff: EqualJitter: nil strategy")
+	}
+	return equalJitter{s}
+}
+
+type equalJitter struct{ s Strategy }
+
+func (j equalJitter) Delay(a Attempt) (time.Duration, bool) {
+	d, ok := j.s.Delay(a)
+	if !ok {
+		return 0, false
+	}
+	half := nonNegative(d) / 2
+	return half + frac(half, a.Random), true
+}
+
+// ProportionalJitter returns a strategy that waits d·(1 − f + 2f·Random), in
+// [d·(1−f), d·(1+f)), where d is what s returns; it stops when s stops.
+// gRPC uses f = 0.2; f = 0.5 spreads waits over [0.5d, 1.5d). The wait may
+// exceed s's own cap by up to the factor 1+f, and saturates at the largest
+// time.Duration.
+//
+// A nil s, or an f outside [0, 1] (or NaN), panics. The result is safe for
+// concurrent use when s is.
+func ProportionalJitter(s Strategy, f float64) Strategy {
+	if s == nil {
+		panic("backoff: ProportionalJitter: nil strategy")
+	}
+	if !(f >= 0 && f <= 1) {
+		panic(fmt.Sprintf("backoff: ProportionalJitter: factor %v outside [0, 1]", f))
+	}
+	return proportionalJitter{s, f}
+}
+
+type proportionalJitter struct {
+	s Strategy
+	f float64
+}
+
+func (j proportionalJitter) Delay(a Attempt) (time.Duration, bool) {
+	d, ok := j.s.Delay(a)
+	if !ok {
+		return 0, false
+	}
+	return scaleCapped(nonNegative(d), 1-j.f+2*j.f*unit(a.Random), maxDuration), true
+}
+
+// Decorrelated is decorrelated jitter: each wait is drawn uniformly from
+// [Initial, min(Max, 3·max(Prev, Initial))), so it grows from the previous
+// wait rather than from the attempt count, and waits spread out instead of
+// piling up at Max (a soft cap).
+//
+// Initial ≤ 0 means 100ms; Max ≤ 0 means no cap; a Max below Initial makes
+// every wait Max. Decorrelated is safe for concurrent use by multiple
+// goroutines.
+type Decorrelated struct {
+	Initial time.Duration // the least wait; 0: 100ms
+	Max     time.Duration // the cap; 0: uncapped
+}
+
+// Delay returns a wait drawn from a.Prev and a.Random, and true.
+func (d Decorrelated) Delay(a Attempt) (time.Duration, bool) {
+	limit := capOf(d.Max)
+	initial := d.Initial
+	if initial <= 0 {
+		initial = 100 * time.Millisecond
+	}
+	if initial >= limit {
+		return limit, true
+	}
+	base := max(a.Prev, initial)
+	upper := limit
+	if base <= limit/3 {
+		upper = min(3*base, limit)
+	}
+	return initial + frac(upper-initial, a.Random), true
+}
+
+// Classified is the error-classified strategy: it waits per Transient for a
+// [Transient] error, per Temporary for a [Temporary] one, and stops on a
+// [Permanent] one (and on any class beyond Permanent).
+//
+// A nil Transient means FullJitter(Exponential{Initial: 200ms, Max: 30s});
+// a nil Temporary means Fixed(time.Second). Classified is safe for concurrent
+// use when its fields are.
+type Classified struct {
+	Transient Strategy // for brief faults: growing waits
+	Temporary Strategy // for a service that asks for time: steady waits
+}
+
+// defaultTransient is the strategy of a nil Classified.Transient, built once
+// so that a zero Classified allocates nothing.
+var defaultTransient Strategy = fullJitter{Exponential{Initial: 200 * time.Millisecond, Max: 30 * time.Second}}
+
+// Delay returns the wait of the strategy that a.Class picks, or false for a
+// Permanent error.
+func (c Classified) Delay(a Attempt) (time.Duration, bool) {
+	var s Strategy
+	switch a.Class {
+	case Transient:
+		s = c.Transient
+		if s == nil {
+			s = defaultTransient
+		}
+	case Temporary:
+		s = c.Temporary
+		if s == nil {
+			return time.Second, true
+		}
+	default:
+		return 0, false
+	}
+	d, ok := s.Delay(a)
+	return nonNegative(d), ok
+}

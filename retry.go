@@ -1,0 +1,388 @@
+package backoff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Why Retry stopped: the Reason of an [*Error].
+var (
+	ErrExhausted   = errors.New("backoff: retries exhausted")                // attempts used up, or the strategy said stop
+	ErrPermanent   = errors.New("backoff: permanent error")                  // the classifier said Permanent
+	ErrDeadline    = errors.New("backoff: next wait ends past the deadline") // of the context or of WithMaxElapsed
+	ErrCircuitOpen = errors.New("backoff: circuit open")                     // a Breaker refused the attempt
+	ErrBudget      = errors.New("backoff: retry budget exhausted")           // a Budget refused the retry
+)
+
+// Error is what [Retry] and [Do] return for every failure. errors.Is and
+// errors.As see both the last attempt's error and the reason, so
+// errors.Is(err, ErrExhausted) and errors.Is(err, io.EOF) can both hold.
+type Error struct {
+	Attempts int   // attempts made
+	Err      error // the last attempt's error; nil if none ran
+	Reason   error // why Retry stopped: one of the Err… sentinels, or the context's cause
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("backoff: ")
+	if e.Reason != nil {
+		b.WriteString(strings.TrimPrefix(e.Reason.Error(), "backoff: "))
+	} else {
+		b.WriteString("stopped")
+	}
+	switch e.Attempts {
+	case 0:
+		b.WriteString(" before any attempt")
+	case 1:
+		b.WriteString(" after 1 attempt")
+	default:
+		b.WriteString(" after " + strconv.Itoa(e.Attempts) + " attempts")
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns Err and Reason, leaving out a nil one.
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, 2)
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.Reason != nil {
+		errs = append(errs, e.Reason)
+	}
+	return errs
+}
+
+// An Option configures [Retry], [Do] and [Transport]. The zero Option changes
+// nothing.
+//
+// Options are plain values rather than closures over a config: a closure
+// would make the config escape to the heap on every call, and the success
+// path of Retry allocates nothing, even with options built inline.
+type Option struct {
+	kind   optionKind
+	n      int64 // a count or a duration
+	val    any   // a Strategy, Classifier, Clock, notify func, *Breaker or *Budget
+	bundle []Option
+}
+
+type optionKind uint8
+
+const (
+	optNone optionKind = iota
+	optBundle
+	optStrategy
+	optMaxAttempts
+	optMaxElapsed
+	optAttemptTimeout
+	optClassifier
+	optClock
+	optNotify
+)
+
+// config is one Retry call's view of its options.
+type config struct {
+	strategy       Strategy
+	observer       Observer // strategy, when it is one
+	maxAttempts    int
+	maxElapsed     time.Duration
+	attemptTimeout time.Duration
+	classifier     Classifier
+	clock          Clock
+	notify         func(Attempt, time.Duration)
+}
+
+// defaultStrategy is the strategy when no WithStrategy is given.
+var defaultStrategy Strategy = fullJitter{Exponential{Initial: 200 * time.Millisecond, Multiplier: 2, Max: 30 * time.Second}}
+
+// defaults is the config without options; Retry only reads it.
+var defaults = config{strategy: defaultStrategy, maxAttempts: 4, classifier: Classify}
+
+func (c *config) apply(opts []Option) {
+	for i := range opts {
+		o := &opts[i]
+		switch o.kind {
+		case optBundle:
+			c.apply(o.bundle)
+		case optStrategy:
+			c.strategy = o.val.(Strategy)
+			c.observer, _ = c.strategy.(Observer)
+		case optMaxAttempts:
+			c.maxAttempts = int(o.n)
+		case optMaxElapsed:
+			c.maxElapsed = time.Duration(o.n)
+		case optAttemptTimeout:
+			c.attemptTimeout = time.Duration(o.n)
+		case optClassifier:
+			c.classifier = Classify
+			if f, _ := o.val.(Classifier); f != nil {
+				c.classifier = f
+			}
+		case optClock:
+			c.clock, _ = o.val.(Clock)
+		case optNotify:
+			c.notify, _ = o.val.(func(Attempt, time.Duration))
+		}
+	}
+}
+
+// WithStrategy sets the [Strategy] that chooses the waits. The default is
+// FullJitter(Exponential{Initial: 200ms, Multiplier: 2, Max: 30s}). A nil s
+// panics.
+func WithStrategy(s Strategy) Option {
+	if s == nil {
+		panic("backoff: WithStrategy: nil strategy")
+	}
+	return Option{kind: optStrategy, val: s}
+}
+
+// WithMaxAttempts sets the number of attempts in all, the first included;
+// 0 means no limit. The default is 4. A negative n panics.
+func WithMaxAttempts(n int) Option {
+	if n < 0 {
+		panic("backoff: WithMaxAttempts: negative count " + strconv.Itoa(n))
+	}
+	return Option{kind: optMaxAttempts, n: int64(n)}
+}
+
+// WithMaxElapsed makes sure that no attempt starts later than d after Retry
+// began: when the next wait would end past that, Retry returns at once with
+// [ErrDeadline]. 0 means no limit (the default). A negative d panics.
+func WithMaxElapsed(d time.Duration) Option {
+	if d < 0 {
+		panic("backoff: WithMaxElapsed: negative duration " + d.String())
+	}
+	return Option{kind: optMaxElapsed, n: int64(d)}
+}
+
+// WithAttemptTimeout gives each attempt's context a timeout of d. An attempt
+// that fails because its own timeout fired, while the caller's context lives,
+// is Transient (even if the classifier said Permanent) and is retried. 0 means
+// no timeout (the default). A negative d panics.
+func WithAttemptTimeout(d time.Duration) Option {
+	if d < 0 {
+		panic("backoff: WithAttemptTimeout: negative duration " + d.String())
+	}
+	return Option{kind: optAttemptTimeout, n: int64(d)}
+}
+
+// WithClassifier sets the [Classifier] of failed attempts; nil means
+// [Classify], the default.
+func WithClassifier(c Classifier) Option {
+	return Option{kind: optClassifier, val: c}
+}
+
+// WithClock sets the [Clock] that Retry waits and measures on; nil means the
+// real clock, the default. Context deadlines are compared with c.Now(), so a
+// fake clock goes with contexts made on it (clockwork.WithTimeout, say).
+func WithClock(c Clock) Option {
+	return Option{kind: optClock, val: c}
+}
+
+// WithNotify sets a function that Retry calls before each wait, with the
+// attempt that failed and the wait chosen; never after the last attempt.
+// It runs on the goroutine that called Retry. nil means none.
+func WithNotify(f func(a Attempt, wait time.Duration)) Option {
+	return Option{kind: optNotify, val: f}
+}
+
+// Options bundles opts into one Option, applied in order: later options
+// override earlier ones, and options given after the bundle override it.
+func Options(opts ...Option) Option {
+	return Option{kind: optBundle, bundle: slices.Clone(opts)}
+}
+
+// Retry calls op until it succeeds, and returns its value; on failure it
+// returns the zero T and an [*Error] that says why it stopped.
+//
+// Before each retry it classifies the error (once per failed attempt) and
+// asks the strategy for a wait, made at least as long as a server asked for
+// ([RetryAfter], [StatusError]). It stops with:
+//   - [ErrPermanent] when the class is Permanent;
+//   - [ErrExhausted] when the attempts are used up or the strategy says stop;
+//   - [ErrDeadline] at once, without sleeping in vain, when the wait would end
+//     at or past the context's deadline, or past [WithMaxElapsed];
+//   - context.Cause(ctx) when the context ends: a context that is already done
+//     runs no attempt, and cancelling during a wait returns at once.
+//
+// op gets a context derived from ctx. A panic in op is not recovered: it
+// propagates to Retry's caller. A strategy that implements [Observer] is told
+// the outcome of every attempt. Without options Retry makes up to 4 attempts
+// with FullJitter(Exponential{Initial: 200ms, Multiplier: 2, Max: 30s}) and
+// [Classify], bounded only by ctx, on the real clock.
+//
+// The success path allocates nothing, and reads no clock unless an option
+// (WithMaxElapsed, an Observer strategy) needs it. A nil op panics.
+func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), opts ...Option) (T, error) {
+	if op == nil {
+		panic("backoff: Retry: nil op")
+	}
+	if len(opts) == 0 {
+		return retry(ctx, op, &defaults)
+	}
+	c := defaults
+	c.apply(opts)
+	return retry(ctx, op, &c)
+}
+
+// Do is [Retry] for an op that returns only an error.
+func Do(ctx context.Context, op func(ctx context.Context) error, opts ...Option) error {
+	if op == nil {
+		panic("backoff: Do: nil op")
+	}
+	_, err := Retry(ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, op(ctx)
+	}, opts...)
+	return err
+}
+
+func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (T, error) {
+	var zero T
+	if ctx.Err() != nil {
+		return zero, &Error{Reason: context.Cause(ctx)}
+	}
+	obs := c.observer
+	var start time.Time
+	if c.maxElapsed > 0 {
+		start = now(c.clock)
+	}
+	var prev time.Duration // the wait before the attempt that just ran
+	for n := 1; ; n++ {
+		var began time.Time
+		if obs != nil {
+			began = now(c.clock)
+		}
+		var (
+			v        T
+			err      error
+			timedOut bool
+		)
+		if c.attemptTimeout > 0 {
+			v, err, timedOut = attemptWithTimeout(ctx, op, c)
+		} else {
+			v, err = op(ctx)
+		}
+		if obs != nil {
+			obs.Observe(Outcome{Err: err, Latency: since(c.clock, began)})
+		}
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() != nil {
+			return zero, &Error{Attempts: n, Err: err, Reason: context.Cause(ctx)}
+		}
+
+		class := c.classifier(err)
+		if timedOut && class >= Permanent {
+			class = Transient
+		}
+		if class >= Permanent {
+			return zero, &Error{Attempts: n, Err: err, Reason: ErrPermanent}
+		}
+		if c.maxAttempts > 0 && n >= c.maxAttempts {
+			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+		}
+		a := Attempt{Number: n, Err: err, Class: class, Prev: prev, Random: rand.Float64()}
+		wait, ok := c.strategy.Delay(a)
+		if !ok {
+			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+		}
+		wait = max(wait, serverDelay(err), 0)
+
+		if c.maxElapsed > 0 || hasDeadline(ctx) {
+			t := now(c.clock)
+			if c.maxElapsed > 0 && wait > c.maxElapsed-nonNegative(t.Sub(start)) {
+				return zero, &Error{Attempts: n, Err: err, Reason: ErrDeadline}
+			}
+			if dl, ok := ctx.Deadline(); ok && wait >= dl.Sub(t) {
+				return zero, &Error{Attempts: n, Err: err, Reason: ErrDeadline}
+			}
+		}
+
+		if c.notify != nil {
+			c.notify(a, wait)
+		}
+		if err := sleep(ctx, c.clock, wait); err != nil {
+			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
+		}
+		if ctx.Err() != nil {
+			return zero, &Error{Attempts: n, Err: a.Err, Reason: context.Cause(ctx)}
+		}
+		prev = wait
+	}
+}
+
+func hasDeadline(ctx context.Context) bool {
+	_, ok := ctx.Deadline()
+	return ok
+}
+
+// errAttemptTimeout is the cause of an attempt context whose own timeout
+// fired, which tells it apart from the caller's deadline.
+var errAttemptTimeout = fmt.Errorf("backoff: attempt timed out: %w", context.DeadlineExceeded)
+
+// attemptWithTimeout runs op once with the attempt timeout. timedOut reports
+// that op failed after the attempt's own timeout fired while ctx was live.
+func attemptWithTimeout[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (v T, err error, timedOut bool) {
+	actx, cancel := attemptContext(ctx, c.clock, c.attemptTimeout)
+	defer cancel()
+	v, err = op(actx)
+	timedOut = err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout)
+	return v, err, timedOut
+}
+
+// attemptContext derives the context of one attempt, which ends after d on
+// clock (nil: the real clock) with the cause errAttemptTimeout. The caller
+// must call cancel when the attempt is over.
+func attemptContext(ctx context.Context, clock Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	if clock == nil {
+		return context.WithTimeoutCause(ctx, d, errAttemptTimeout)
+	}
+	// A fake clock has no timer that a context can use: watch it here until
+	// the attempt is over. With such a clock, the attempt context's Err is
+	// context.Canceled; its cause (context.Cause) is errAttemptTimeout.
+	actx, cancelCause := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-clock.After(d):
+			cancelCause(errAttemptTimeout)
+		case <-actx.Done():
+		}
+	}()
+	return actx, func() { cancelCause(context.Canceled) }
+}
+
+// sleep waits d on clock (nil: the real clock), or until ctx ends, and then
+// returns context.Cause(ctx). A wait of 0 starts no timer.
+func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	if clock == nil {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		}
+	}
+	select {
+	case <-clock.After(d):
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
