@@ -96,5 +96,26 @@ func parseInts(s string) ([]int, error) {
 }
 
 func outage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("outage: not yet")
+	fs := flag.NewFlagSet("outage", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seeds := fs.Int("seeds", 5, "runs per policy, each with its own seed")
+	seed := fs.Uint64("seed", 1, "master seed")
+	shared := fs.Bool("shared", false, "one policy instance (breaker, budget, adaptive) shared by all clients, rather than one per client")
+	out := fs.String("out", "", "directory for the PNG plots; empty: no plots")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := sim.DefaultOutage
+	cfg.Shared = *shared
+	rows, firsts, err := sim.OutageSweep(ctx, cfg, sim.OutagePolicies(), *seeds, *seed, 0)
+	if err != nil {
+		return err
+	}
+	if err := sim.WriteOutageCSV(stdout, rows); err != nil {
+		return err
+	}
+	if *out != "" {
+		return sim.PlotOutage(cfg, rows, firsts, *out)
+	}
+	return nil
 }
