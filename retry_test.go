@@ -431,13 +431,15 @@ func TestRetryAttemptTimeoutOnFakeClock(t *testing.T) {
 		_, err := backoff.Retry(context.Background(), func(ctx context.Context) (int, error) {
 			calls++
 			<-ctx.Done()
-			return 0, context.Cause(ctx)
+			return 0, ctx.Err()
 		}, backoff.WithClock(clock), backoff.WithAttemptTimeout(time.Second), backoff.WithMaxAttempts(2),
 			backoff.WithStrategy(backoff.Fixed(0)))
 		var e *backoff.Error
 		require.ErrorAs(t, err, &e)
 		assert.ErrorIs(t, e.Reason, backoff.ErrExhausted)
-		assert.ErrorIs(t, e.Err, context.DeadlineExceeded)
+		assert.ErrorIs(t, e.Err, context.DeadlineExceeded, "a timeout, whichever clock")
+		assert.ErrorIs(t, e.Err, context.Canceled, "and still the op's own error")
+		assert.Equal(t, "backoff: attempt timed out: context canceled", e.Err.Error())
 		assert.Equal(t, 2, calls)
 		assert.Equal(t, int64(2), clock.timers.Load())
 	})
