@@ -216,9 +216,10 @@ func (a *Adaptive) Delay(at Attempt) (time.Duration, bool) {
 	return shiftCapped(time.Duration(s&^highBit), shift, a.max), true
 }
 
-// shiftCapped returns d·2^n capped at limit, for 0 ≤ d and n ≥ 0.
+// shiftCapped returns d·2^n capped at limit, for 0 < d and n ≥ 0. A shift by
+// 63 or more makes limit>>n 0 in Go, so a large n saturates too.
 func shiftCapped(d time.Duration, n int, limit time.Duration) time.Duration {
-	if d >= limit || n >= 63 || d > limit>>n {
+	if d >= limit || d > limit>>n {
 		return limit
 	}
 	return d << n
