@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -628,4 +629,74 @@ func TestAdaptiveAllocatesNothing(t *testing.T) {
 			assert.Zero(t, testing.AllocsPerRun(200, c.f))
 		})
 	}
+}
+
+// FuzzAdaptive feeds any settings and any run of outcomes to an Adaptive:
+// bad settings panic in NewAdaptive with a backoff: message, and otherwise
+// Observe and Delay never panic, and the base, the waits and the error rate
+// stay in their bounds.
+func FuzzAdaptive(f *testing.F) {
+	f.Add(int64(0), int64(0), int64(0), int64(0), 0, 0.0, []byte{0, 1, 2, 3, 4}, 3)
+	f.Add(int64(ms), int64(time.Second), int64(time.Hour), int64(10*ms), 3, 0.2, []byte{0, 0, 0, 1, 3, 3, 2}, math.MaxInt)
+	f.Add(int64(1), int64(math.MaxInt64), int64(1), int64(1), 64, 1.0, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 40)
+	f.Add(int64(-1), int64(0), int64(0), int64(0), 0, 0.5, []byte{}, 1)
+	f.Add(int64(2), int64(1), int64(0), int64(0), 0, 0.5, []byte{}, 1)
+	f.Add(int64(0), int64(0), int64(0), int64(0), 0, math.NaN(), []byte{}, 1)
+	f.Fuzz(func(t *testing.T, lo, hi, initial, fast int64, window int, high float64, ops []byte, number int) {
+		s := backoff.AdaptiveSettings{
+			Min: time.Duration(lo), Max: time.Duration(hi), Initial: time.Duration(initial),
+			Window: window % (1 << 12), HighErrorRate: high, FastLatency: time.Duration(fast),
+		}
+		invalid := s.Min < 0 || s.Max < 0 || s.Initial < 0 || s.FastLatency < 0 || s.Window < 0 ||
+			!(high >= 0 && high <= 1) || (s.Min > 0 && s.Max > 0 && s.Min > s.Max)
+		if invalid {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.HasPrefix(msg, "backoff: NewAdaptive: ") {
+					t.Fatalf("NewAdaptive(%+v) panicked with %q, want a backoff: message", s, msg)
+				}
+			}()
+			backoff.NewAdaptive(s)
+			t.Fatalf("NewAdaptive(%+v) did not panic", s)
+		}
+		ad := backoff.NewAdaptive(s)
+		greatest := adaptiveDelay(t, ad, math.MaxInt)
+		if s.Max > 0 && greatest != s.Max {
+			t.Fatalf("Delay(MaxInt) = %v, want Max %v", greatest, s.Max)
+		}
+		check := func(step int) {
+			base, rate := ad.Base(), ad.ErrorRate()
+			if base <= 0 || base > greatest || (s.Min > 0 && base < s.Min) {
+				t.Fatalf("step %d: Base %v outside (0, %v], Min %v", step, base, greatest, s.Min)
+			}
+			if !(rate >= 0 && rate <= 1) {
+				t.Fatalf("step %d: ErrorRate %v", step, rate)
+			}
+			prev := time.Duration(0)
+			for _, n := range []int{math.MinInt, 0, 1, 2, 3, 40, 63, 64, number, math.MaxInt} {
+				d := adaptiveDelay(t, ad, n)
+				if d < base || d > greatest {
+					t.Fatalf("step %d: Delay(%d) = %v outside [%v, %v]", step, n, d, base, greatest)
+				}
+				if n >= 1 && n != number && d < prev {
+					t.Fatalf("step %d: Delay(%d) = %v below an earlier %v", step, n, d, prev)
+				}
+				if n >= 1 && n != number {
+					prev = d
+				}
+			}
+		}
+		check(-1)
+		outcomes := [...]backoff.Outcome{
+			{Err: errBoom, Latency: time.Duration(fast)},
+			{Latency: time.Duration(fast) / 2},
+			{Latency: time.Duration(initial)},
+			{Err: errBadRequest},
+			{Latency: time.Duration(lo) * 7},
+		}
+		for i, op := range ops {
+			ad.Observe(outcomes[int(op)%len(outcomes)])
+			check(i)
+		}
+	})
 }
