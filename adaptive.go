@@ -23,7 +23,9 @@ const (
 	maxAdaptiveWindow = 1 << 24
 )
 
-// AdaptiveSettings configures [NewAdaptive]. A zero field means its default.
+// AdaptiveSettings configures [NewAdaptive]. A zero field means its default;
+// so a HighErrorRate of 0 means 0.5, and waits that double on any failure in
+// the window take a tiny positive rate such as 1e-9.
 //
 // A negative duration or Window, a Window above 16,777,216 (1<<24), a
 // HighErrorRate outside [0, 1] or NaN, or a Min above Max when both are set,
@@ -45,7 +47,8 @@ type AdaptiveSettings struct {
 // again. Build one per service with [NewAdaptive] and give it to every
 // [Retry] that calls the service, directly through [WithStrategy]: Retry
 // reports outcomes only to a strategy that is itself an Observer, so a
-// wrapper that does not pass Observe on keeps it from learning.
+// wrapper that does not pass Observe on keeps it from learning. Its waits
+// carry no jitter.
 //
 // It keeps a base wait in [Min, Max], moved by each outcome it observes:
 //   - a failure doubles the base, up to Max;
@@ -54,6 +57,10 @@ type AdaptiveSettings struct {
 //     warning of overload and doubles it, up to Max;
 //   - any other success leaves it alone.
 //
+// The fast rule is checked first: FastLatency is an absolute promise of
+// health, so a success under it halves the base even when it is more than
+// three times a still smaller typical latency.
+//
 // A failure is an error that [Classify] calls [Transient] or [Temporary]:
 // a Temporary error (429, 503) means the service is overloaded, which is
 // exactly when callers should back off further. An error that Classify calls
@@ -61,6 +68,8 @@ type AdaptiveSettings struct {
 // caller gave up, whatever its mark), teach nothing: they move neither the
 // base nor the error rate. Adaptive uses Classify even when the Retry has its
 // own classifier, which it cannot see; mark errors with [Mark] to steer it.
+// An attempt cut short by the caller's deadline is a failure
+// (context.DeadlineExceeded is Transient): the service was too slow for it.
 //
 // The typical latency is a moving average of success latencies, weighted 1/8
 // for the newest, as TCP smooths its round-trip time (RFC 6298). The first
@@ -76,9 +85,10 @@ type AdaptiveSettings struct {
 // [Adaptive.Delay]).
 //
 // Adaptive is safe for concurrent use by multiple goroutines. Observe and
-// Delay allocate nothing, and Delay takes no lock. The zero Adaptive is ready
-// to use, with the default settings; an Adaptive must not be copied after
-// first use.
+// Delay allocate nothing; Observe takes a short lock, and Delay and Base
+// take none (but for the first use of a zero Adaptive). The zero Adaptive
+// is ready to use, with the default settings; an Adaptive must not be
+// copied after first use.
 type Adaptive struct {
 	// snap publishes what Delay needs in one word, so that it reads a
 	// consistent pair without the lock: the base in the low 63 bits (a
@@ -205,8 +215,9 @@ func (a *Adaptive) ErrorRate() float64 {
 // [Min, Max]. Delay never says stop: how many attempts to make is the
 // Retry's decision ([WithMaxAttempts], [WithMaxElapsed]), not the service's.
 //
-// The wait depends on the attempt's Number only: Err, Class, Prev and Random
-// are not used, so the waits carry no jitter.
+// Of the Attempt, only Number counts: Err, Class, Prev and Random are not
+// used, so the waits carry no jitter. A server's Retry-After is applied by
+// Retry on top of the wait.
 func (a *Adaptive) Delay(at Attempt) (time.Duration, bool) {
 	s := a.load()
 	shift := max(at.Number, 1) - 1 // at most math.MaxInt−1, so shift+1 below cannot overflow
