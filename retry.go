@@ -166,10 +166,13 @@ func WithMaxElapsed(d time.Duration) Option {
 	return Option{kind: optMaxElapsed, n: int64(d)}
 }
 
-// WithAttemptTimeout gives each attempt's context a timeout of d. An attempt
-// that fails because its own timeout fired, while the caller's context lives,
-// is Transient (even if the classifier said Permanent) and is retried. 0 means
-// no timeout (the default). A negative d panics.
+// WithAttemptTimeout gives each attempt's context a timeout of d, on the
+// Retry's clock. An attempt that fails because its own timeout fired, while
+// the caller's context lives, is Transient (even if the classifier said
+// Permanent) and is retried; its error is context.DeadlineExceeded (on a fake
+// clock, where the attempt context ends cancelled, the op's error is wrapped
+// so that errors.Is sees both). 0 means no timeout (the default). A negative
+// d panics.
 func WithAttemptTimeout(d time.Duration) Option {
 	if d < 0 {
 		panic("backoff: WithAttemptTimeout: negative duration " + d.String())
@@ -339,8 +342,21 @@ func attemptWithTimeout[T any](ctx context.Context, op func(context.Context) (T,
 	defer cancel()
 	v, err = op(actx)
 	timedOut = err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout)
+	if timedOut && !errors.Is(err, context.DeadlineExceeded) {
+		// On a fake clock the attempt context ends as cancelled; say what
+		// happened, so that classifiers, breakers and observers see a timeout
+		// whichever clock runs.
+		err = &attemptTimeoutError{err}
+	}
 	return v, err, timedOut
 }
+
+// attemptTimeoutError is an attempt's error when its own timeout ended it.
+// It is context.DeadlineExceeded, and still the op's error.
+type attemptTimeoutError struct{ err error }
+
+func (e *attemptTimeoutError) Error() string   { return "backoff: attempt timed out: " + e.err.Error() }
+func (e *attemptTimeoutError) Unwrap() []error { return []error{e.err, context.DeadlineExceeded} }
 
 // attemptContext derives the context of one attempt, which ends after d on
 // clock (nil: the real clock) with the cause errAttemptTimeout. The caller
@@ -351,7 +367,8 @@ func attemptContext(ctx context.Context, clock Clock, d time.Duration) (context.
 	}
 	// A fake clock has no timer that a context can use: watch it here until
 	// the attempt is over. With such a clock, the attempt context's Err is
-	// context.Canceled; its cause (context.Cause) is errAttemptTimeout.
+	// context.Canceled; its cause (context.Cause) is errAttemptTimeout, which
+	// is context.DeadlineExceeded.
 	actx, cancelCause := context.WithCancelCause(ctx)
 	go func() {
 		select {
