@@ -132,6 +132,7 @@ func TestContentionSweepRejects(t *testing.T) {
 // jitter is no better than none. In time: exponential far above every
 // jittered strategy, and equal above full.
 func TestContentionReproducesTheBlog(t *testing.T) {
+	t.Parallel()
 	clients := []int{20, 50, 100}
 	rows, err := sim.ContentionSweep(context.Background(), clients, sim.ContentionStrategies, 40, 1, 0)
 	require.NoError(t, err)
@@ -183,6 +184,7 @@ func TestWriteContentionCSV(t *testing.T) {
 }
 
 func TestPlotContention(t *testing.T) {
+	t.Parallel()
 	rows, err := sim.ContentionSweep(context.Background(), []int{5, 10}, sim.ContentionStrategies, 2, 1, 1)
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "plots")

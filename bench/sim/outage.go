@@ -253,20 +253,7 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 	gap := func() time.Duration {
 		return time.Duration(arrivals.ExpFloat64() / cfg.Rate * float64(time.Second))
 	}
-	stall := cfg.StallEnd - cfg.StallStart
-	var busyUntil time.Duration // when the server will have served every attempt sent so far
-	serve := func(t time.Duration) time.Duration {
-		start := max(t, busyUntil)
-		if start >= cfg.StallStart && start < cfg.StallEnd {
-			start = cfg.StallEnd
-		}
-		end := start + cfg.Service
-		if start < cfg.StallStart && end > cfg.StallStart {
-			end += stall // the stall pauses the attempt in service
-		}
-		busyUntil = end
-		return end
-	}
+	srv := server{service: cfg.Service, stallStart: cfg.StallStart, stallEnd: cfg.StallEnd}
 	sampled := 0 // bins whose backlog has been sampled
 	sample := func(upTo time.Duration) {
 		for sampled < bins {
@@ -274,7 +261,7 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 			if end > upTo {
 				return
 			}
-			run.Backlog[sampled] = max(busyUntil-end, 0)
+			run.Backlog[sampled] = max(srv.busyUntil-end, 0)
 			sampled++
 		}
 	}
@@ -311,7 +298,7 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 		if b := binOf(now); b >= 0 {
 			run.Load[b]++
 		}
-		if end := serve(now); end-now <= cfg.Timeout {
+		if end := srv.serve(now); end-now <= cfg.Timeout {
 			q.push(end, outageEvent{kind: evOutcome, id: id, ok: true})
 		} else {
 			q.push(now+cfg.Timeout, outageEvent{kind: evOutcome, id: id})
@@ -380,6 +367,29 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 	}
 	sample(time.Duration(bins) * cfg.Bin)
 	return run, nil
+}
+
+// server is a FIFO server that takes service for each attempt and does no
+// work from stallStart to stallEnd. Its answers go out in arrival order, so
+// an attempt's end is known when it arrives.
+type server struct {
+	service              time.Duration
+	stallStart, stallEnd time.Duration
+	busyUntil            time.Duration // when every attempt that has arrived is served
+}
+
+// serve queues an attempt that arrives at t and returns when it is served.
+func (s *server) serve(t time.Duration) time.Duration {
+	start := max(t, s.busyUntil)
+	if start >= s.stallStart && start < s.stallEnd {
+		start = s.stallEnd
+	}
+	end := start + s.service
+	if start < s.stallStart && end > s.stallStart {
+		end += s.stallEnd - s.stallStart // the stall pauses the attempt in service
+	}
+	s.busyUntil = end
+	return end
 }
 
 // OutageMetrics sums up one run.
