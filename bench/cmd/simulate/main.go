@@ -1,7 +1,7 @@
 // Command simulate runs the simulations of bench/sim and prints their CSV.
 //
 //	go run ./cmd/simulate contention [-clients 10,20,...] [-runs 100] [-seed 1] [-out results]
-//	go run ./cmd/simulate outage [-seeds 5] [-seed 1] [-out results]
+//	go run ./cmd/simulate outage [-seeds 5] [-seed 1] [-shared] [-duration 10s] [-out results]
 //
 // With -out, it also draws the plots as PNGs into that directory.
 package main
@@ -101,12 +101,14 @@ func outage(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seeds := fs.Int("seeds", 5, "runs per policy, each with its own seed")
 	seed := fs.Uint64("seed", 1, "master seed")
 	shared := fs.Bool("shared", false, "one policy instance (breaker, budget, adaptive) shared by all clients, rather than one per client")
+	duration := fs.Duration("duration", sim.DefaultOutage.Duration, "how long requests arrive")
 	out := fs.String("out", "", "directory for the PNG plots; empty: no plots")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := sim.DefaultOutage
 	cfg.Shared = *shared
+	cfg.Duration = *duration
 	rows, firsts, err := sim.OutageSweep(ctx, cfg, sim.OutagePolicies(), *seeds, *seed, 0)
 	if err != nil {
 		return err

@@ -65,6 +65,7 @@ func TestBadUsage(t *testing.T) {
 		{name: "zero clients", args: []string{"contention", "-clients", "0"}},
 		{name: "zero runs", args: []string{"contention", "-clients", "10", "-runs", "0"}},
 		{name: "zero seeds", args: []string{"outage", "-seeds", "0"}},
+		{name: "run ends before the stall", args: []string{"outage", "-duration", "2s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
