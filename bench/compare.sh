@@ -6,17 +6,26 @@
 #   bash bench/compare.sh                 # go test -bench Peers -count 10, then the table
 #   COUNT=3 bash bench/compare.sh         # fewer runs, for a quick look
 #   RAW=peers.txt bash bench/compare.sh   # also keep go test's raw output
+#   BENCHTIME=200ms bash bench/compare.sh # passed on as go test -benchtime
 #   bash bench/compare.sh peers.txt       # only tabulate a raw output already made
 #
 # Needs only Go, awk and sort: medians are computed here, not by benchstat.
 set -euo pipefail
-cd "$(dirname "$0")"
+
+# Paths given by the caller are taken from where it stands, before the cd.
+abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
 
 if [ $# -ge 1 ]; then
-	raw="$1"
+	raw="$(abs "$1")"
+	cd "$(dirname "$0")"
 else
-	raw="${RAW:-$(mktemp)}"
-	[ -n "${RAW:-}" ] || trap 'rm -f "$raw"' EXIT
+	if [ -n "${RAW:-}" ]; then
+		raw="$(abs "$RAW")"
+	else
+		raw="$(mktemp)"
+		trap 'rm -f "$raw"' EXIT
+	fi
+	cd "$(dirname "$0")"
 	go test -run '^$' -bench Peers -benchmem -count "${COUNT:-10}" ${BENCHTIME:+-benchtime "$BENCHTIME"} . | tee "$raw" >&2
 fi
 
