@@ -157,26 +157,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, &a
 		}
 
+		// retry hands op the request's context as it is (its attempt
+		// timeout is off), so a body-less attempt without a timeout of its
+		// own can send the caller's request itself: nothing in it needs to
+		// change, and RoundTrip does not modify it.
 		var ta *timedAttempt
-		actx := ctx
+		r := req
 		if timeout > 0 {
 			ta = startAttempt(ctx, clock, timeout)
-			actx = ta.ctx
+			r = req.WithContext(ta.ctx)
+		} else if hasBody {
+			r = req.WithContext(ctx)
 		}
-		r := req
-		if hasBody || actx != ctx {
-			r = req.WithContext(actx)
-			if hasBody {
-				if req.GetBody != nil {
-					body, err := req.GetBody()
-					if err != nil {
-						ta.end()
-						return fail(&getBodyError{err}, attemptError{permanent: true})
-					}
-					r.Body = body
-				} else {
-					sentOwnBody = true
+		if hasBody {
+			if req.GetBody == nil {
+				sentOwnBody = true // r.Body is req.Body: its only attempt
+			} else {
+				body, err := req.GetBody()
+				if err != nil {
+					ta.end()
+					return fail(&getBodyError{err}, attemptError{permanent: true})
 				}
+				r.Body = body
 			}
 		}
 
@@ -203,7 +205,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				ta.end()
 				return fail(&attemptTimeoutError{timeout}, attemptError{timedOut: true})
 			}
-			resp.Body = wrapBody(resp.Body, ta.end)
+			resp.Body = wrapBody(resp.Body, ta)
 		}
 		if resp.StatusCode < http.StatusBadRequest {
 			return resp, nil
@@ -275,8 +277,9 @@ func discard(body io.ReadCloser, clock Clock, timeout time.Duration, ta *timedAt
 		return
 	}
 	if ta != nil {
-		stop := armTimer(clock, timeout, func() { ta.cancel(errAttemptTimeout) })
-		defer stop()
+		g := &timeoutTimer{cancel: ta.cancel}
+		g.start(clock, timeout)
+		defer g.stop()
 	}
 	io.CopyN(io.Discard, body, drainLimit)
 	body.Close()
@@ -311,9 +314,10 @@ func classifyAttempt(err error) Class {
 		return Permanent
 	}
 	if class < Permanent && !a.f.idempotent && !a.notSent {
-		var se *StatusError
-		if !errors.As(a.err, &se) ||
-			(se.Code != http.StatusTooManyRequests && se.Code != http.StatusServiceUnavailable) {
+		// The server may have acted on the request, unless it said it
+		// did not.
+		se, ok := a.err.(*StatusError)
+		if !ok || (se.Code != http.StatusTooManyRequests && se.Code != http.StatusServiceUnavailable) {
 			return Permanent
 		}
 	}
@@ -388,91 +392,109 @@ func (e *attemptTimeoutError) Unwrap() error { return errAttemptTimeout }
 func (e *attemptTimeoutError) Timeout() bool { return true }
 
 // timedAttempt is the context of one attempt under an attempt timeout, whose
-// timer can be disarmed once the response headers are in. (attemptContext's
-// timer cannot be, and would cut the body off while the caller reads it.)
+// timer is disarmed once the response headers are in. (attemptContext's
+// timer cannot be stopped, and would cut the body off while the caller reads
+// it.)
 type timedAttempt struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	disarm func() bool // stops the timer; false if it already fired
+	timer  timeoutTimer
 }
 
 func startAttempt(ctx context.Context, clock Clock, d time.Duration) *timedAttempt {
-	actx, cancel := context.WithCancelCause(ctx)
-	return &timedAttempt{
-		ctx:    actx,
-		cancel: cancel,
-		disarm: armTimer(clock, d, func() { cancel(errAttemptTimeout) }),
-	}
+	ta := new(timedAttempt)
+	ta.ctx, ta.cancel = context.WithCancelCause(ctx)
+	ta.timer.cancel = ta.cancel
+	ta.timer.start(clock, d)
+	return ta
 }
+
+// disarm stops the attempt's timer, and reports false if it already fired.
+func (ta *timedAttempt) disarm() bool { return ta.timer.stop() }
 
 // end stops the timer and ends the attempt's context. A nil ta is a no-op.
 func (ta *timedAttempt) end() {
 	if ta != nil {
-		ta.disarm()
+		ta.timer.stop()
 		ta.cancel(context.Canceled)
 	}
 }
 
-// armTimer calls fire after d on clock (nil: the real clock), unless the
-// returned stop is called first. stop reports whether it stopped the timer
-// in time; once it has, fire never runs.
-func armTimer(clock Clock, d time.Duration, fire func()) (stop func() bool) {
-	var state atomic.Int32 // armed, fired or stopped
-	const (
-		armed int32 = iota
-		fired
-		stopped
-	)
+// timeoutTimer cancels a context with errAttemptTimeout after a time on a
+// Clock, unless it is stopped first. Unlike a context's own deadline, it can
+// be stopped without ending the context.
+type timeoutTimer struct {
+	cancel context.CancelCauseFunc
+	state  atomic.Int32  // timerArmed, timerFired or timerStopped
+	t      *time.Timer   // with the real clock
+	done   chan struct{} // with a fake clock: closed to stop its watcher
+}
+
+const (
+	timerArmed int32 = iota
+	timerFired
+	timerStopped
+)
+
+// start arms the timer once.
+func (g *timeoutTimer) start(clock Clock, d time.Duration) {
 	if clock == nil {
-		t := time.AfterFunc(d, func() {
-			if state.CompareAndSwap(armed, fired) {
-				fire()
-			}
-		})
-		return func() bool {
-			t.Stop()
-			return state.CompareAndSwap(armed, stopped) || state.Load() == stopped
-		}
+		g.t = time.AfterFunc(d, g.expire)
+		return
 	}
-	// A fake clock has no timer to stop: watch it until stopped.
-	done := make(chan struct{})
+	// A fake clock has no timer to stop: watch it until stopped. After is
+	// called here, not in the watcher, so that the clock knows of the wait
+	// by the time start returns.
+	fired := clock.After(d)
+	g.done = make(chan struct{})
 	go func() {
 		select {
-		case <-clock.After(d):
-			if state.CompareAndSwap(armed, fired) {
-				fire()
-			}
-		case <-done:
+		case <-fired:
+			g.expire()
+		case <-g.done:
 		}
 	}()
-	return func() bool {
-		if state.CompareAndSwap(armed, stopped) {
-			close(done)
-			return true
-		}
-		return state.Load() == stopped
+}
+
+func (g *timeoutTimer) expire() {
+	if g.state.CompareAndSwap(timerArmed, timerFired) {
+		g.cancel(errAttemptTimeout)
 	}
 }
 
-// wrapBody makes closing body also call end. A body that can be written to
-// (a 101 Switching Protocols connection) stays writable.
-func wrapBody(body io.ReadCloser, end func()) io.ReadCloser {
-	if rw, ok := body.(io.ReadWriteCloser); ok {
-		return &endRWBody{endBody{rw, end}, rw}
+// stop disarms the timer; it reports false if the timer fired first. Once
+// stop has returned true, the timer never fires. stop may be called again.
+func (g *timeoutTimer) stop() bool {
+	if g.state.CompareAndSwap(timerArmed, timerStopped) {
+		if g.t != nil {
+			g.t.Stop()
+		} else {
+			close(g.done)
+		}
+		return true
 	}
-	return &endBody{body, end}
+	return g.state.Load() == timerStopped
+}
+
+// wrapBody makes closing body also end the attempt ta. A body that can be
+// written to (a 101 Switching Protocols connection) stays writable.
+func wrapBody(body io.ReadCloser, ta *timedAttempt) io.ReadCloser {
+	if rw, ok := body.(io.ReadWriteCloser); ok {
+		return &endRWBody{endBody{rw, ta}, rw}
+	}
+	return &endBody{body, ta}
 }
 
 // endBody ends an attempt's context when the body is closed, after closing
 // it, so that a fully read connection goes back to the pool first.
 type endBody struct {
 	io.ReadCloser
-	end func()
+	ta *timedAttempt
 }
 
 func (b *endBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.end()
+	b.ta.end()
 	return err
 }
 
