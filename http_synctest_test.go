@@ -221,11 +221,15 @@ func TestTransportAttemptTimeout(t *testing.T) {
 		name     string
 		method   string
 		deadline time.Duration // of the caller's context; 0: none
+		opts     []backoff.Option
 		requests int
 		elapsed  time.Duration
 		reason   error
 	}{
 		{name: "GET retried until exhausted", method: "GET", requests: 3, elapsed: 3 * time.Second, reason: backoff.ErrExhausted},
+		{name: "retried even if the classifier says Permanent", method: "GET", requests: 3, elapsed: 3 * time.Second,
+			opts:   []backoff.Option{backoff.WithClassifier(func(error) backoff.Class { return backoff.Permanent })},
+			reason: backoff.ErrExhausted},
 		{name: "POST not retried", method: "POST", requests: 1, elapsed: time.Second, reason: backoff.ErrPermanent},
 		{name: "caller's deadline first", method: "GET", deadline: 1500 * time.Millisecond, requests: 2,
 			elapsed: 1500 * time.Millisecond, reason: context.DeadlineExceeded},
@@ -242,8 +246,8 @@ func TestTransportAttemptTimeout(t *testing.T) {
 					defer cancel()
 				}
 				req, _ := http.NewRequestWithContext(ctx, tc.method, "http://glm.test/", strings.NewReader("{}"))
-				tr := &backoff.Transport{Base: c, Options: []backoff.Option{
-					noWait, backoff.WithMaxAttempts(3), backoff.WithAttemptTimeout(time.Second)}}
+				tr := &backoff.Transport{Base: c, Options: append([]backoff.Option{
+					noWait, backoff.WithMaxAttempts(3), backoff.WithAttemptTimeout(time.Second)}, tc.opts...)}
 				start := time.Now()
 				resp, err := tr.RoundTrip(req)
 				assert.Equal(t, tc.elapsed, time.Since(start))

@@ -515,6 +515,25 @@ func TestTransportCancelledAfterFailedStatus(t *testing.T) {
 	assert.EqualValues(t, 1, c.closed.Load(), "the failed response was discarded")
 }
 
+func TestTransportCancelledWithFailedStatus(t *testing.T) {
+	// The context ends as the failed response arrives: the request ends
+	// with the context's error, and the response is discarded.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, c, n := statusServer(t, nil, 503, 200)
+	tr := &backoff.Transport{Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := c.RoundTrip(r)
+		cancel()
+		return resp, err
+	}), Options: []backoff.Option{noWait}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	assert.Nil(t, resp)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.EqualValues(t, 1, n.Load())
+	assert.EqualValues(t, 1, c.closed.Load())
+}
+
 func TestTransportResetMidBody(t *testing.T) {
 	t.Run("200 is returned, and its broken body is the caller's", func(t *testing.T) {
 		var n atomic.Int32
@@ -734,4 +753,48 @@ func (c *closeCounter) Close() error {
 // snapshot is what a RoundTripper must leave unchanged in a request.
 func snapshot(r *http.Request) string {
 	return fmt.Sprintf("%s %s %v %p %p %d %v %p", r.Method, r.URL, r.Header, r.Body, r.GetBody, r.ContentLength, r.Trailer, r.Context())
+}
+
+// rwBody is the body of a 101 Switching Protocols response: a connection.
+type rwBody struct {
+	io.Reader
+	written strings.Builder
+	closed  bool
+}
+
+func (b *rwBody) Write(p []byte) (int, error) { return b.written.Write(p) }
+func (b *rwBody) Close() error                { b.closed = true; return nil }
+
+func TestTransportSwitchingProtocolsStaysWritable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []backoff.Option
+	}{
+		{name: "no attempt timeout"},
+		{name: "attempt timeout", opts: []backoff.Option{backoff.WithAttemptTimeout(time.Hour)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := &rwBody{Reader: strings.NewReader("hello")}
+			var sent *http.Request
+			tr := &backoff.Transport{Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				sent = r
+				return &http.Response{StatusCode: http.StatusSwitchingProtocols, Body: body, Request: r}, nil
+			}), Options: tc.opts}
+			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/ws", nil)
+			req.Header.Set("Upgrade", "websocket")
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			rw, ok := resp.Body.(io.ReadWriteCloser)
+			require.True(t, ok, "body %T", resp.Body)
+			io.WriteString(rw, "ping")
+			assert.Equal(t, "ping", body.written.String())
+			assert.Equal(t, "hello", readBody(t, resp))
+			assert.True(t, body.closed)
+			if tc.opts == nil {
+				assert.Same(t, req, sent, "nothing to change: the caller's request is sent as it is")
+			} else {
+				assert.Error(t, sent.Context().Err(), "closing ends the attempt")
+			}
+		})
+	}
 }
