@@ -51,17 +51,19 @@ import (
 // RetryNonIdempotent lifts the rule: every request is retried like an
 // idempotent one.
 //
-// Bodies: every attempt sends a body freshly obtained from req.GetBody; the
-// request's own Body is then never read, and is closed when RoundTrip
-// returns, as http.RoundTripper requires. A request with a body and no
-// GetBody cannot be replayed: it gets exactly one attempt, with its body sent
-// as it is. A GetBody error ends the request at once with that error.
+// Bodies: the first attempt sends the request's own Body, as http.Client
+// does; every retry sends a fresh body from req.GetBody (which, as net/http
+// says, returns a new copy of Body). A request with a body and no GetBody
+// cannot be replayed: it gets exactly one attempt. A GetBody error ends the
+// request at once with that error. The Body is closed in every case, also
+// when no attempt runs, as http.RoundTripper requires.
 //
-// The caller's request is never modified. An attempt that changes nothing in
-// the request (no body and no attempt timeout) sends the caller's own
-// request, which saves the copy; otherwise the attempt sends a shallow copy
-// (http.Request.WithContext) that carries its own context and body and shares
-// the URL and Header maps, which a RoundTripper only reads.
+// The caller's request is never modified. An attempt that needs nothing
+// changed in it (the first attempt, or any attempt without a body, when
+// there is no attempt timeout) sends the caller's request itself: the
+// success path then costs no copy. Any other attempt sends a shallow copy
+// (http.Request.WithContext) with its own context and body, sharing the URL
+// and Header with the caller's request, which a RoundTripper only reads.
 //
 // [WithAttemptTimeout] bounds each attempt until its response headers arrive:
 // an attempt that times out, while the request's context lives, is Transient
@@ -100,7 +102,10 @@ func (t *Transport) CloseIdleConnections() {
 // can be reused; a longer body is cut off by closing it.
 const drainLimit = 4 << 10
 
-var errNilRequest = errors.New("backoff: Transport.RoundTrip: nil request")
+var (
+	errNilRequest = errors.New("backoff: Transport.RoundTrip: nil request")
+	errNoReplay   = errors.New("backoff: Transport: request body cannot be replayed: no GetBody")
+)
 
 // RoundTrip sends req, retrying as [Transport] describes.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -140,6 +145,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// f is allocated at the first failure: the success path needs no state
 	// beyond this stack frame.
 	var f *failures
+	n := 0 // attempts made
 	sentOwnBody := false
 	op := func(ctx context.Context) (*http.Response, error) {
 		if f != nil {
@@ -157,26 +163,32 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, &a
 		}
 
+		n++
 		// retry hands op the request's context as it is (its attempt
-		// timeout is off), so a body-less attempt without a timeout of its
-		// own can send the caller's request itself: nothing in it needs to
-		// change, and RoundTrip does not modify it.
+		// timeout is off), so an attempt without a timeout of its own and
+		// without a body to replace sends the caller's request itself:
+		// nothing in it needs to change, and RoundTrip does not modify it.
 		var ta *timedAttempt
 		r := req
 		if timeout > 0 {
 			ta = startAttempt(ctx, clock, timeout)
 			r = req.WithContext(ta.ctx)
-		} else if hasBody {
-			r = req.WithContext(ctx)
 		}
 		if hasBody {
-			if req.GetBody == nil {
-				sentOwnBody = true // r.Body is req.Body: its only attempt
+			if n == 1 {
+				sentOwnBody = true
 			} else {
+				if req.GetBody == nil { // maxAttempts is 1; never here
+					ta.end()
+					return fail(errNoReplay, attemptError{permanent: true})
+				}
 				body, err := req.GetBody()
 				if err != nil {
 					ta.end()
 					return fail(&getBodyError{err}, attemptError{permanent: true})
+				}
+				if r == req {
+					r = req.WithContext(ctx)
 				}
 				r.Body = body
 			}
@@ -221,8 +233,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	resp, err := retry(ctx, op, &c)
 	if hasBody && !sentOwnBody {
-		// Every attempt sent a body from GetBody, or none ran: the
-		// request's own body is still ours to close.
+		// No attempt ran: the request's own body is still ours to close.
 		req.Body.Close()
 	}
 	if err == nil {

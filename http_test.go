@@ -383,12 +383,15 @@ func TestTransportBodyReplayed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "done", readBody(t, resp))
 	assert.Equal(t, []string{"payload", "payload", "payload"}, bodies)
-	assert.EqualValues(t, 3, gets.Load(), "a body from GetBody for each attempt")
+	assert.EqualValues(t, 2, gets.Load(), "a body from GetBody for each retry")
 	assert.EqualValues(t, 1, own.closed.Load(), "the request's own body is closed")
-	assert.Zero(t, own.read.Load(), "the request's own body is not read")
+	assert.EqualValues(t, 7, own.read.Load(), "the request's own body is sent first")
 	assert.Equal(t, before, snapshot(req), "the caller's request is not modified")
-	for i, sent := range c.sent {
-		assert.NotSame(t, req, sent, "attempt %d sent a copy", i+1)
+	require.Len(t, c.sent, 3)
+	assert.Same(t, req, c.sent[0], "the first attempt needs no copy")
+	for i, sent := range c.sent[1:] {
+		assert.NotSame(t, req, sent, "retry %d sent a copy", i+1)
+		assert.True(t, sent.Body != io.ReadCloser(own), "retry %d sent a body from GetBody", i+1)
 		assert.Same(t, req.Context(), sent.Context())
 	}
 }
@@ -421,11 +424,11 @@ func TestTransportGetBodyFails(t *testing.T) {
 		failOn   int32 // the GetBody call that fails
 		requests int32
 	}{
-		{name: "first attempt", failOn: 1, requests: 0},
-		{name: "second attempt", failOn: 2, requests: 1},
+		{name: "first retry", failOn: 1, requests: 1},
+		{name: "second retry", failOn: 2, requests: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, c, n := statusServer(t, nil, 503, 200)
+			srv, c, n := statusServer(t, nil, 503, 503, 200)
 			req, err := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("x"))
 			require.NoError(t, err)
 			own := &closeCounter{ReadCloser: req.Body}
