@@ -13,7 +13,8 @@ import (
 
 // Transport is an [http.RoundTripper] that retries failed requests through
 // Base, with the same [Option] values as [Retry]: strategy, attempts,
-// breaker, budget, clock, classifier, notify and attempt timeout.
+// breaker, budget, clock, classifier, notify and attempt timeout. The zero
+// Transport sends through http.DefaultTransport with Retry's defaults.
 // A Transport is safe for concurrent use by multiple goroutines, as long as
 // Base is; its fields must not change once it is in use.
 //
@@ -71,8 +72,17 @@ import (
 // allows). Once the headers are in, the timeout is disarmed, so it never cuts
 // off a body that the caller is still reading; the attempt's context ends
 // when the caller closes the returned body (reaching EOF is not enough: close
-// it, as always). While a discarded response is drained, the timeout applies
-// again. Without an attempt timeout the request's context is used as it is.
+// it, as always), which is why the returned body is then wrapped. While a
+// discarded response is drained, the timeout applies again. Without an
+// attempt timeout the request's context is used as it is, and a discarded
+// response's drain is bounded only by it.
+//
+// The classifier and the notify function see each attempt's own error: a
+// [*StatusError] for a failed status, Base's error, or, for an attempt that
+// timed out, an error that is context.DeadlineExceeded for errors.Is and
+// whose Timeout method reports true. A Strategy, an [Observer] and a
+// [Breaker] see it wrapped in an error that reads the same and unwraps to it,
+// so errors.Is and errors.As find it.
 //
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
