@@ -205,6 +205,30 @@ func TestTransportRetryAfterPastDeadline(t *testing.T) {
 	}
 }
 
+func TestTransportClientTimeout(t *testing.T) {
+	// http.Client.Timeout is a deadline on the request's context: a
+	// Retry-After past it ends the request at once with the last response.
+	synctest.Test(t, func(t *testing.T) {
+		var s stamps
+		c, stop := pipeServer(func(w http.ResponseWriter, r *http.Request) {
+			s.add()
+			w.Header().Set("Retry-After", "10")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "come back later")
+		})
+		defer stop()
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &backoff.Transport{Base: c}}
+		start := time.Now()
+		resp, err := client.Get("http://glm.test/")
+		require.NoError(t, err)
+		assert.Zero(t, time.Since(start))
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.Equal(t, "10", resp.Header.Get("Retry-After"))
+		assert.Equal(t, "come back later", readBody(t, resp))
+		assert.Equal(t, 1, s.count())
+	})
+}
+
 // hang is a handler that never answers, until the client goes away.
 func hang(s *stamps) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -801,3 +801,37 @@ func TestTransportSwitchingProtocolsStaysWritable(t *testing.T) {
 		})
 	}
 }
+
+func TestTransportHTTP2(t *testing.T) {
+	var n atomic.Int32
+	var bodies []string
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, r.Proto+" "+string(b))
+		mu.Unlock()
+		if n.Add(1) < 3 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write(bytes.Repeat([]byte("x"), 10000)) // more than is drained
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	base := srv.Client().Transport.(*http.Transport)
+	defer base.CloseIdleConnections()
+	c := &counting{base: base}
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("hi"))
+	resp, err := (&backoff.Transport{Base: c, Options: []backoff.Option{noWait}}).RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, "HTTP/2.0", resp.Proto)
+	assert.Equal(t, "ok", readBody(t, resp))
+	assert.Equal(t, []string{"HTTP/2.0 hi", "HTTP/2.0 hi", "HTTP/2.0 hi"}, bodies)
+	assert.EqualValues(t, 3, c.closed.Load())
+	assert.LessOrEqual(t, c.bytesRead(0), int64(4096))
+}
