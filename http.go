@@ -401,17 +401,6 @@ type getBodyError struct{ err error }
 func (e *getBodyError) Error() string { return "backoff: Transport: GetBody: " + e.err.Error() }
 func (e *getBodyError) Unwrap() error { return e.err }
 
-// attemptTimeoutError is an attempt that its own timeout ended. It is a
-// context.DeadlineExceeded for errors.Is, and its Timeout method reports
-// true.
-type attemptTimeoutError struct{ d time.Duration }
-
-func (e *attemptTimeoutError) Error() string {
-	return "backoff: attempt timed out after " + e.d.String()
-}
-func (e *attemptTimeoutError) Unwrap() error { return errAttemptTimeout }
-func (e *attemptTimeoutError) Timeout() bool { return true }
-
 // timedAttempt is the context of one attempt under an attempt timeout, whose
 // timer is disarmed once the response headers are in. (attemptContext's
 // timer cannot be stopped, and would cut the body off while the caller reads
