@@ -75,7 +75,7 @@ func ExampleAdaptive_shared() {
 	// Output:
 	// A: attempt 1 failed, waiting 400ms
 	// A: attempt 2 failed, waiting 1.6s
-	// A: backoff: retries exhausted after 3 attempts: backoff: HTTP status 503 Service Unavailable
+	// A: backoff: retries exhausted after 3 attempts: HTTP status 503 Service Unavailable
 	// base 800ms, error rate 1.00
 	// B: attempt 1 failed, waiting 3.2s
 	// B: <nil>

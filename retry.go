@@ -47,7 +47,8 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		// The last error's own "backoff: " would only repeat ours.
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "backoff: "))
 	}
 	return b.String()
 }
@@ -170,9 +171,9 @@ func WithMaxElapsed(d time.Duration) Option {
 // Retry's clock. An attempt that fails because its own timeout fired, while
 // the caller's context lives, is Transient (even if the classifier said
 // Permanent) and is retried; its error is context.DeadlineExceeded (on a fake
-// clock, where the attempt context ends cancelled, the op's error is wrapped
-// so that errors.Is sees both). 0 means no timeout (the default). A negative
-// d panics.
+// clock, where the attempt context can only end cancelled, an op's error
+// that is not already DeadlineExceeded is replaced by one that is). 0 means
+// no timeout (the default). A negative d panics.
 func WithAttemptTimeout(d time.Duration) Option {
 	if d < 0 {
 		panic("backoff: WithAttemptTimeout: negative duration " + d.String())
@@ -343,20 +344,24 @@ func attemptWithTimeout[T any](ctx context.Context, op func(context.Context) (T,
 	v, err = op(actx)
 	timedOut = err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout)
 	if timedOut && !errors.Is(err, context.DeadlineExceeded) {
-		// On a fake clock the attempt context ends as cancelled; say what
-		// happened, so that classifiers, breakers and observers see a timeout
-		// whichever clock runs.
-		err = &attemptTimeoutError{err}
+		// On a fake clock the attempt context can only end cancelled; say
+		// what happened, so that classifiers, breakers and observers see a
+		// timeout whichever clock runs.
+		err = &attemptTimeoutError{c.attemptTimeout}
 	}
 	return v, err, timedOut
 }
 
-// attemptTimeoutError is an attempt's error when its own timeout ended it.
-// It is context.DeadlineExceeded, and still the op's error.
-type attemptTimeoutError struct{ err error }
+// attemptTimeoutError is an attempt that its own timeout ended. It is a
+// context.DeadlineExceeded for errors.Is, and its Timeout method reports
+// true.
+type attemptTimeoutError struct{ d time.Duration }
 
-func (e *attemptTimeoutError) Error() string   { return "backoff: attempt timed out: " + e.err.Error() }
-func (e *attemptTimeoutError) Unwrap() []error { return []error{e.err, context.DeadlineExceeded} }
+func (e *attemptTimeoutError) Error() string {
+	return "backoff: attempt timed out after " + e.d.String()
+}
+func (e *attemptTimeoutError) Unwrap() error { return errAttemptTimeout }
+func (e *attemptTimeoutError) Timeout() bool { return true }
 
 // attemptContext derives the context of one attempt, which ends after d on
 // clock (nil: the real clock) with the cause errAttemptTimeout. The caller
