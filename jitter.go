@@ -99,7 +99,20 @@ func (j proportionalJitter) Delay(a Attempt) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	return scaleCapped(nonNegative(d), 1-j.f+2*j.f*unit(a.Random), maxDuration), true
+	d = nonNegative(d)
+	if j.f == 0 {
+		// Exactly d: a float64 product would round a wait above 2⁵³ns.
+		return d, true
+	}
+	w := scaleCapped(d, 1-j.f+2*j.f*unit(a.Random), maxDuration)
+	// Float rounding can lift a Random just below 1 to the top d·(1+f)
+	// itself, which the range leaves out: step back below it, unless the
+	// wait saturated or the range is too narrow to hold two values.
+	if hi := scaleCapped(d, 1+j.f, maxDuration); hi < maxDuration &&
+		float64(w) >= float64(d)*(1+j.f) && hi > scaleCapped(d, 1-j.f, maxDuration) {
+		w = hi - 1
+	}
+	return w, true
 }
 
 // Decorrelated is decorrelated jitter: each wait is drawn uniformly from
