@@ -160,6 +160,27 @@ func findMark(err error) *marked {
 	return nil
 }
 
+// findDelayMark is findMark for the marks of RetryAfter with a wait.
+func findDelayMark(err error) *marked {
+	for err != nil {
+		switch e := err.(type) {
+		case *marked:
+			if e.after > 0 {
+				return e
+			}
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if m := findDelayMark(inner); m != nil {
+					return m
+				}
+			}
+			return nil
+		}
+		err = errors.Unwrap(err)
+	}
+	return nil
+}
+
 func findStatus(err error) *StatusError {
 	for err != nil {
 		switch e := err.(type) {
@@ -233,9 +254,11 @@ func isPermanentNetwork(err error) bool {
 }
 
 // serverDelay is the least wait that err asks for: the outermost RetryAfter
-// mark's, else a StatusError's RetryAfter.
+// mark's, else a StatusError's RetryAfter. A Mark around a RetryAfter changes
+// the class but not the wait the server asked for, as it does not for a
+// StatusError, so the walk skips marks that carry no wait.
 func serverDelay(err error) time.Duration {
-	if m := findMark(err); m != nil && m.after > 0 {
+	if m := findDelayMark(err); m != nil {
 		return m.after
 	}
 	if se := findStatus(err); se != nil {
