@@ -281,11 +281,8 @@ const maxRetryAfter = 24 * time.Hour
 // the result is (0, false), and an invalid retry-after-ms falls back to
 // Retry-After.
 func ParseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && isPlainDecimal(v) &&
-			ms*float64(time.Millisecond) <= float64(maxRetryAfter) {
-			return time.Duration(ms * float64(time.Millisecond)), true
-		}
+	if d, ok := parseMillis(strings.TrimSpace(h.Get("Retry-After-Ms"))); ok {
+		return d, true
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
@@ -321,12 +318,33 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// isPlainDecimal accepts digits with at most one dot between digits: no sign,
-// exponent, "Inf" or "NaN", which ParseFloat would otherwise let through.
-func isPlainDecimal(s string) bool {
+// parseMillis reads a retry-after-ms value: digits with at most one dot
+// between digits (no sign, exponent, "Inf" or "NaN"), in milliseconds, at
+// most maxRetryAfter. It works in integers, because a float64 product turns
+// "1.001" into 1.000999ms; digits below a nanosecond are dropped.
+func parseMillis(s string) (time.Duration, bool) {
 	intPart, frac, hasDot := strings.Cut(s, ".")
-	if !isDigits(intPart) {
-		return false
+	if !isDigits(intPart) || hasDot && !isDigits(frac) {
+		return 0, false
 	}
-	return !hasDot || isDigits(frac)
+	ms, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil || ms > int64(maxRetryAfter/time.Millisecond) {
+		return 0, false
+	}
+	d := time.Duration(ms) * time.Millisecond
+	for i, unit := 0, 100*time.Microsecond; i < len(frac); i++ {
+		digit := time.Duration(frac[i] - '0')
+		if unit == 0 {
+			if digit != 0 && d == maxRetryAfter {
+				return 0, false // a hair over the limit
+			}
+			continue
+		}
+		d += digit * unit
+		unit /= 10
+	}
+	if d > maxRetryAfter {
+		return 0, false
+	}
+	return d, true
 }
