@@ -1,10 +1,13 @@
 package backoff_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -381,5 +384,64 @@ func TestStrategiesOddInputs(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// recorder is a Strategy and an Observer that records the outcomes it is
+// told.
+type recorder struct {
+	backoff.Strategy
+	mu       sync.Mutex
+	outcomes []backoff.Outcome
+}
+
+func (r *recorder) Observe(o backoff.Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outcomes = append(r.outcomes, o)
+}
+
+func TestJittersPassOutcomesToAnObserver(t *testing.T) {
+	cases := []struct {
+		name string
+		wrap func(backoff.Strategy) backoff.Strategy
+	}{
+		{"FullJitter", backoff.FullJitter},
+		{"EqualJitter", backoff.EqualJitter},
+		{"ProportionalJitter", func(s backoff.Strategy) backoff.Strategy { return backoff.ProportionalJitter(s, 0.2) }},
+		{"FullJitter of EqualJitter", func(s backoff.Strategy) backoff.Strategy { return backoff.FullJitter(backoff.EqualJitter(s)) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, plainIsObserver := tc.wrap(backoff.Fixed(time.Second)).(backoff.Observer)
+			assert.False(t, plainIsObserver, "the jitter of a plain strategy must not be an Observer, or Retry reads the clock for nothing")
+
+			rec := &recorder{Strategy: backoff.Fixed(time.Second)}
+			s := tc.wrap(rec)
+			require.Implements(t, (*backoff.Observer)(nil), s)
+			synctest.Test(t, func(t *testing.T) {
+				errBusy := errors.New("busy")
+				calls := 0
+				err := backoff.Do(context.Background(), func(context.Context) error {
+					calls++
+					time.Sleep(time.Duration(calls) * 10 * time.Millisecond)
+					if calls < 3 {
+						return errBusy
+					}
+					return nil
+				}, backoff.WithStrategy(s))
+				require.NoError(t, err)
+			})
+			assert.Equal(t, []backoff.Outcome{
+				{Err: errors.New("busy"), Latency: 10 * time.Millisecond},
+				{Err: errors.New("busy"), Latency: 20 * time.Millisecond},
+				{Err: nil, Latency: 30 * time.Millisecond},
+			}, rec.outcomes)
+
+			// The jitter still jitters what the observer's strategy returns.
+			d, ok := s.Delay(backoff.Attempt{Number: 1, Random: 0})
+			assert.True(t, ok)
+			assert.Less(t, d, 2*time.Second)
+		})
 	}
 }
