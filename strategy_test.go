@@ -355,17 +355,33 @@ func builtins(d1, d2 time.Duration, f float64, mult float64) []boundedStrategy {
 
 // TestStrategiesOddInputs sweeps every built-in strategy over odd fields and
 // odd Attempts: none may panic, return a negative wait or pass its cap.
+// Prev is swept only for Decorrelated, Class only for Classified, and the
+// multiplier only for the strategies built on Exponential: the others do
+// not read them.
 func TestStrategiesOddInputs(t *testing.T) {
 	mults := []float64{math.NaN(), math.Inf(-1), -2, 0, 0.5, 1, 1.0000001, 2, 3, 1e300, math.Inf(1)}
 	randoms := append([]float64{0, 0.5, justBelowOne}, oddRandoms...)
+	prevs := []time.Duration{math.MinInt64, 0, time.Second, maxDuration / 3, maxDuration}
+	classes := []backoff.Class{backoff.Transient, backoff.Temporary, backoff.Permanent, 99}
+	usesMult := map[string]bool{"Exponential": true, "FullJitter": true, "EqualJitter": true, "ProportionalJitter": true, "Classified": true}
 	for _, d1 := range oddDurations {
 		for _, d2 := range oddDurations {
-			for _, mult := range mults {
+			for i, mult := range mults {
 				for _, bs := range builtins(d1, d2, 0.5, mult) {
+					if i > 0 && !usesMult[bs.name] {
+						continue
+					}
+					ps, cs := []time.Duration{0}, []backoff.Class{backoff.Transient}
+					switch bs.name {
+					case "Decorrelated":
+						ps = prevs
+					case "Classified":
+						cs = classes
+					}
 					for _, number := range oddNumbers {
-						for _, prev := range []time.Duration{math.MinInt64, 0, d1, maxDuration} {
-							for _, random := range randoms {
-								for _, class := range []backoff.Class{backoff.Transient, backoff.Temporary, backoff.Permanent, 99} {
+						for _, random := range randoms {
+							for _, prev := range ps {
+								for _, class := range cs {
 									a := backoff.Attempt{Number: number, Prev: prev, Random: random, Class: class}
 									got, ok := bs.s.Delay(a)
 									if !ok {
