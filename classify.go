@@ -201,12 +201,12 @@ func findStatus(err error) *StatusError {
 
 func isTimeout(err error) bool {
 	for err != nil {
-		switch e := err.(type) {
-		case interface{ Timeout() bool }:
-			if e.Timeout() {
-				return true
-			}
-		case interface{ Unwrap() []error }:
+		// Not one type switch: an error may both say Timeout() false and
+		// hold others through Unwrap() []error, which must still be walked.
+		if e, ok := err.(interface{ Timeout() bool }); ok && e.Timeout() {
+			return true
+		}
+		if e, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, inner := range e.Unwrap() {
 				if isTimeout(inner) {
 					return true
