@@ -35,6 +35,17 @@ func (e *timeoutError) Timeout() bool   { return e.timeout }
 func (e *timeoutError) Unwrap() error   { return e.err }
 func (e *timeoutError) Temporary() bool { return e.timeout }
 
+// multiError is a timeout-aware error that holds several others, as some
+// clients' aggregate errors do.
+type multiError struct {
+	timeout bool
+	errs    []error
+}
+
+func (e *multiError) Error() string   { return fmt.Sprint(e.errs) }
+func (e *multiError) Timeout() bool   { return e.timeout }
+func (e *multiError) Unwrap() []error { return e.errs }
+
 func wrap(err error) error  { return fmt.Errorf("calling the model API: %w", err) }
 func wrap2(err error) error { return fmt.Errorf("outer: %w", fmt.Errorf("inner: %w", err)) }
 
@@ -183,6 +194,9 @@ func TestClassify(t *testing.T) {
 		{"Timeout() true, joined with a Permanent status", errors.Join(&backoff.StatusError{Code: 400}, &timeoutError{timeout: true}), backoff.Transient},
 		{"Timeout() false is no timeout", &timeoutError{timeout: false, err: &backoff.StatusError{Code: 404}}, backoff.Permanent},
 		{"Timeout() false around plain", &timeoutError{timeout: false, err: plain}, backoff.Transient},
+		{"Timeout() false, holding a timeout", &multiError{errs: []error{&backoff.StatusError{Code: 404}, &timeoutError{timeout: true}}}, backoff.Transient},
+		{"Timeout() true, holding a Permanent status", &multiError{timeout: true, errs: []error{&backoff.StatusError{Code: 404}}}, backoff.Transient},
+		{"Timeout() false, holding a Permanent status", &multiError{errs: []error{&backoff.StatusError{Code: 404}}}, backoff.Permanent},
 		{"DNS timeout", &net.DNSError{Err: "i/o timeout", Name: "api.example.invalid", IsTimeout: true, IsNotFound: true}, backoff.Transient},
 
 		{"status 429", &backoff.StatusError{Code: 429}, backoff.Temporary},
