@@ -253,8 +253,8 @@ func Do(ctx context.Context, op func(ctx context.Context) error, opts ...Option)
 
 func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (T, error) {
 	var zero T
-	if ctx.Err() != nil {
-		return zero, &Error{Reason: context.Cause(ctx)}
+	if ended(ctx) {
+		return zero, &Error{Reason: cause(ctx)}
 	}
 	obs := c.observer
 	var start time.Time
@@ -283,8 +283,8 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if err == nil {
 			return v, nil
 		}
-		if ctx.Err() != nil {
-			return zero, &Error{Attempts: n, Err: err, Reason: context.Cause(ctx)}
+		if ended(ctx) {
+			return zero, &Error{Attempts: n, Err: err, Reason: cause(ctx)}
 		}
 
 		class := c.classifier(err)
@@ -320,8 +320,8 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if err := sleep(ctx, c.clock, wait); err != nil {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
 		}
-		if ctx.Err() != nil {
-			return zero, &Error{Attempts: n, Err: a.Err, Reason: context.Cause(ctx)}
+		if ended(ctx) {
+			return zero, &Error{Attempts: n, Err: a.Err, Reason: cause(ctx)}
 		}
 		prev = wait
 	}
@@ -342,7 +342,7 @@ func attemptWithTimeout[T any](ctx context.Context, op func(context.Context) (T,
 	actx, cancel := attemptContext(ctx, c.clock, c.attemptTimeout)
 	defer cancel()
 	v, err = op(actx)
-	timedOut = err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout)
+	timedOut = err != nil && !ended(ctx) && errors.Is(context.Cause(actx), errAttemptTimeout)
 	if timedOut && !errors.Is(err, context.DeadlineExceeded) {
 		// On a fake clock the attempt context can only end cancelled; say
 		// what happened, so that classifiers, breakers and observers see a
@@ -398,13 +398,35 @@ func sleep(ctx context.Context, clock Clock, d time.Duration) error {
 			return nil
 		case <-ctx.Done():
 			t.Stop()
-			return context.Cause(ctx)
+			return cause(ctx)
 		}
 	}
 	select {
 	case <-clock.After(d):
 		return nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return cause(ctx)
 	}
+}
+
+// ended reports whether ctx is done. It reads ctx.Done rather than ctx.Err:
+// the contexts of clockwork's WithTimeout (v0.5.0) block in Err until they
+// end, which would stall Retry before its first attempt.
+func ended(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// cause is context.Cause(ctx) for a done ctx, never nil: a context type of
+// its own (clockwork's, say) can be done while Cause, which finds the
+// nearest standard ancestor, still reports nil.
+func cause(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
