@@ -413,8 +413,12 @@ func sleep(ctx context.Context, clock Clock, d time.Duration) error {
 // the contexts of clockwork's WithTimeout (v0.5.0) block in Err until they
 // end, which would stall Retry before its first attempt.
 func ended(ctx context.Context) bool {
+	done := ctx.Done()
+	if done == nil { // context.Background and the like, which never end
+		return false
+	}
 	select {
-	case <-ctx.Done():
+	case <-done:
 		return true
 	default:
 		return false
