@@ -63,9 +63,12 @@ func NewBudget(s BudgetSettings) *Budget {
 	if burst <= math.MaxInt64/tokenUnit {
 		b.burst = burst * tokenUnit
 	}
-	// A deposit beyond Burst could never be held anyway, and the cap keeps
+	// A deposit beyond Burst could never be held anyway; capping it keeps
 	// the conversion in range.
-	b.ratio = int64(min(math.Round(ratio*tokenUnit), float64(b.burst)))
+	b.ratio = b.burst
+	if r := math.Round(ratio * tokenUnit); r < float64(b.burst) {
+		b.ratio = int64(r)
+	}
 	b.tokens.Store(b.burst)
 	return b
 }

@@ -817,3 +817,202 @@ func TestBreakerWithHTTPStatus(t *testing.T) {
 		assert.Equal(t, backoff.Open, b.State())
 	})
 }
+
+// bubbleClock is a Clock that is not nil, so Retry and Breaker take the path
+// of a fake clock, yet reads the synctest bubble's time.
+type bubbleClock struct{}
+
+func (bubbleClock) Now() time.Time                         { return time.Now() }
+func (bubbleClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func alwaysFails(n *int) func(context.Context) (int, error) {
+	return func(context.Context) (int, error) {
+		*n++
+		return 0, errDown
+	}
+}
+
+func TestRetryCircuitOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 2})
+		n := 0
+		_, err := backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b),
+			backoff.WithMaxAttempts(5), backoff.WithStrategy(backoff.Fixed(time.Second)))
+		assert.Equal(t, 2, n)
+		var e *backoff.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, 2, e.Attempts)
+		assert.Equal(t, errDown, e.Err)
+		// The second attempt tripped it at 1s; Retry asked again at 2s.
+		assert.Equal(t, &backoff.OpenError{RetryAfter: 29 * time.Second}, e.Reason)
+		assert.ErrorIs(t, err, backoff.ErrCircuitOpen)
+		assert.ErrorIs(t, err, errDown)
+		var oe *backoff.OpenError
+		require.ErrorAs(t, err, &oe)
+		assert.Equal(t, "backoff: circuit open, retry after 29s after 2 attempts: service down", err.Error())
+
+		// Open from the start: no attempt at all.
+		_, err = backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b))
+		assert.Equal(t, 2, n)
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, &backoff.Error{Reason: &backoff.OpenError{RetryAfter: 29 * time.Second}}, e)
+		assert.Equal(t, "backoff: circuit open, retry after 29s before any attempt", err.Error())
+
+		// HalfOpen: the probe fails, and the breaker refuses the retry.
+		time.Sleep(29 * time.Second)
+		_, err = backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b), backoff.WithStrategy(backoff.Fixed(0)))
+		assert.Equal(t, 3, n)
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, &backoff.Error{Attempts: 1, Err: errDown, Reason: &backoff.OpenError{RetryAfter: 30 * time.Second}}, e)
+	})
+}
+
+func TestRetryBreakerCountsOutcomes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 2})
+		fast := backoff.WithStrategy(backoff.Fixed(0))
+
+		// A failure then a success: the run ends.
+		n := 0
+		v, err := backoff.Retry(t.Context(), func(context.Context) (int, error) {
+			if n++; n == 1 {
+				return 0, errDown
+			}
+			return 7, nil
+		}, backoff.WithBreaker(b), fast)
+		require.NoError(t, err)
+		assert.Equal(t, 7, v)
+
+		// One failure, then the caller cancels during an attempt: neutral.
+		_, err = backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b), backoff.WithMaxAttempts(1))
+		require.ErrorIs(t, err, backoff.ErrExhausted)
+		ctx, cancel := context.WithCancel(t.Context())
+		_, err = backoff.Retry(ctx, func(ctx context.Context) (int, error) {
+			cancel()
+			return 0, ctx.Err()
+		}, backoff.WithBreaker(b))
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, backoff.Closed, b.State())
+
+		// A Permanent error stops Retry and is neutral too.
+		_, err = backoff.Retry(t.Context(), func(context.Context) (int, error) {
+			return 0, &backoff.StatusError{Code: 400}
+		}, backoff.WithBreaker(b))
+		require.ErrorIs(t, err, backoff.ErrPermanent)
+		assert.Equal(t, backoff.Closed, b.State())
+
+		// The second failure in the run, neutral results aside.
+		_, err = backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b), backoff.WithMaxAttempts(1))
+		require.ErrorIs(t, err, backoff.ErrExhausted)
+		assert.Equal(t, backoff.Open, b.State())
+	})
+}
+
+func TestRetryBreakerPanic(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []backoff.Option
+	}{
+		{"plain attempt", nil},
+		{"with an attempt timeout", []backoff.Option{backoff.WithAttemptTimeout(time.Second)}},
+		{"with an attempt timeout on a fake clock", []backoff.Option{backoff.WithAttemptTimeout(time.Second), backoff.WithClock(bubbleClock{})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var log changes
+				b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OnStateChange: log.record})
+				opts := append([]backoff.Option{backoff.WithBreaker(b)}, tt.opts...)
+				assert.PanicsWithValue(t, "boom", func() {
+					_ = backoff.Do(t.Context(), func(context.Context) error { panic("boom") }, opts...)
+				})
+				assert.Equal(t, backoff.Open, b.State(), "the panic was recorded as a failure")
+
+				// A probe that panics gives its slot back by opening the
+				// breaker again.
+				time.Sleep(30 * time.Second)
+				assert.PanicsWithValue(t, "boom", func() {
+					_ = backoff.Do(t.Context(), func(context.Context) error { panic("boom") }, opts...)
+				})
+				assert.Equal(t, backoff.Open, b.State())
+				assert.Equal(t, []string{"closed->open", "open->half-open", "half-open->open"}, log.get())
+			})
+		})
+	}
+}
+
+func TestRetryBreakerAttemptTimeout(t *testing.T) {
+	tests := []struct {
+		name  string
+		clock backoff.Clock
+	}{
+		{"real clock", nil},
+		// With a fake clock the attempt's context ends as Canceled, which
+		// the breaker would take as neutral; Retry reports a failure.
+		{"fake clock", bubbleClock{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1})
+				err := backoff.Do(t.Context(), func(ctx context.Context) error {
+					<-ctx.Done()
+					return ctx.Err()
+				}, backoff.WithBreaker(b), backoff.WithClock(tt.clock),
+					backoff.WithAttemptTimeout(time.Second), backoff.WithMaxAttempts(2))
+				var e *backoff.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, 1, e.Attempts)
+				assert.ErrorIs(t, err, backoff.ErrCircuitOpen)
+			})
+		})
+	}
+}
+
+func TestRetryWithBreakerNil(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := backoff.NewBreaker(backoff.BreakerSettings{})
+		b.Trip()
+		n := 0
+		_, err := backoff.Retry(t.Context(), alwaysFails(&n),
+			backoff.Options(backoff.WithBreaker(b)), backoff.WithBreaker(nil), backoff.WithStrategy(backoff.Fixed(0)))
+		assert.ErrorIs(t, err, backoff.ErrExhausted)
+		assert.Equal(t, 4, n)
+	})
+}
+
+func TestRetryBreakerBudgetAllocs(t *testing.T) {
+	ctx := context.Background()
+	op := func(context.Context) (int, error) { return 1, nil }
+	tests := []struct {
+		name string
+		run  func()
+	}{
+		{"breaker and budget inline", func() {
+			b := sharedBreaker
+			_, _ = backoff.Retry(ctx, op, backoff.WithBreaker(b), backoff.WithBudget(sharedBudget))
+		}},
+		{"FailureRatio breaker", func() {
+			_, _ = backoff.Retry(ctx, op, backoff.WithBreaker(ratioBreaker), backoff.WithBudget(sharedBudget))
+		}},
+		{"Production preset value", func() {
+			_, _ = backoff.Retry(ctx, op, production)
+		}},
+		{"Edge preset value", func() {
+			_, _ = backoff.Retry(ctx, op, edge)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Zero(t, testing.AllocsPerRun(1000, tt.run))
+		})
+	}
+}
+
+var (
+	sharedBreaker = backoff.NewBreaker(backoff.BreakerSettings{})
+	ratioBreaker  = backoff.NewBreaker(backoff.BreakerSettings{FailureRatio: 0.5})
+	sharedBudget  = backoff.NewBudget(backoff.BudgetSettings{})
+	production    = backoff.Production()
+	edge          = backoff.Edge()
+)
