@@ -7,7 +7,8 @@ import (
 )
 
 // BudgetSettings configures [NewBudget]. A zero field means its default; a
-// negative or NaN field makes NewBudget panic.
+// negative or NaN field makes NewBudget panic. NewBudget copies the
+// settings; the value itself is not safe for concurrent writes.
 type BudgetSettings struct {
 	// Ratio is the retries allowed per first attempt; default 0.1. It is
 	// kept to the nearest millionth of a token (see Budget).

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// State is the state of a [Breaker].
+// State is the state of a [Breaker]. It is a plain value, safe for
+// concurrent use.
 type State int32
 
 const (
@@ -34,6 +35,8 @@ func (s State) String() string {
 
 // BreakerSettings configures [NewBreaker]. A zero field means its default.
 // A negative field, or a FailureRatio outside [0, 1], makes NewBreaker panic.
+// NewBreaker copies the settings, so a BreakerSettings may be reused or
+// changed afterwards; the value itself is not safe for concurrent writes.
 type BreakerSettings struct {
 	// ConsecutiveFailures opens the breaker after this many failures in a
 	// row; default 5. A success ends the run; a neutral result (see
@@ -87,7 +90,8 @@ type BreakerSettings struct {
 }
 
 // OpenError is the error of a call that a [Breaker] refused. It matches
-// [ErrCircuitOpen] with errors.Is.
+// [ErrCircuitOpen] with errors.Is. It is never changed after it is returned,
+// so it is safe for concurrent use.
 type OpenError struct {
 	RetryAfter time.Duration // how long until the breaker may admit a call
 }
@@ -136,6 +140,7 @@ type Breaker struct {
 
 	openUntil atomic.Int64 // while Open: when it ends, on the time line
 	buckets   []bucket     // the FailureRatio window; nil when the rule is off
+	slice     atomic.Int64 // a recent t/width, which spares most results a division
 
 	mu         sync.Mutex // protects the fields below, and serializes changes of state and bucket turnover
 	probes     []probe    // the HalfOpen slots, HalfOpenProbes of them
@@ -256,8 +261,9 @@ func (b *Breaker) now() int64 {
 
 // Permit is the right to make one call, from [Breaker.Allow]. Report the
 // call's result to Done exactly once. Permit is a small value, to be copied
-// freely; the zero Permit's Done does nothing. A Permit may be used from any
-// goroutine.
+// freely; the zero Permit's Done does nothing. A Permit is safe to hand to
+// another goroutine, and permits of one breaker may report concurrently, but
+// each one is for a single Done.
 type Permit struct {
 	b      *Breaker
 	ticket uint64 // a probe's ticket; 0 for a permit taken while Closed
@@ -405,9 +411,20 @@ func (b *Breaker) record(p Permit, o outcome) {
 	}
 }
 
+// sliceOf returns t/width: most often the slice of the result before.
+func (b *Breaker) sliceOf(t int64) int64 {
+	i := b.slice.Load()
+	if d := t - i*b.width; d >= 0 && d < b.width {
+		return i
+	}
+	i = t / b.width
+	b.slice.Store(i)
+	return i
+}
+
 // count adds a result at time t to the window.
 func (b *Breaker) count(t int64, failed bool) {
-	i := t / b.width
+	i := b.sliceOf(t)
 	k := &b.buckets[i%numBuckets]
 	if k.epoch.Load() != i {
 		b.mu.Lock()
@@ -434,7 +451,7 @@ func (b *Breaker) count(t int64, failed bool) {
 // ratioReached reports whether the window at time t holds MinCalls calls
 // and the failure ratio has reached FailureRatio.
 func (b *Breaker) ratioReached(t int64) bool {
-	i := t / b.width
+	i := b.sliceOf(t)
 	var calls, failures int64
 	for k := range b.buckets {
 		if e := b.buckets[k].epoch.Load(); e > i-numBuckets && e <= i {
