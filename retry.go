@@ -254,13 +254,14 @@ func Options(opts ...Option) Option {
 //
 // op gets a context derived from ctx. A panic in op is not recovered: it
 // propagates to Retry's caller, after the breaker, if any, has recorded a
-// failure. A strategy that implements [Observer] is told
-// the outcome of every attempt. Without options Retry makes up to 4 attempts
-// with FullJitter(Exponential{Initial: 200ms, Multiplier: 2, Max: 30s}) and
+// failure. A strategy that implements [Observer] is told the outcome of
+// every attempt. Without options Retry makes up to 4 attempts with
+// FullJitter(Exponential{Initial: 200ms, Multiplier: 2, Max: 30s}) and
 // [Classify], bounded only by ctx, on the real clock.
 //
 // The success path allocates nothing, and reads no clock unless an option
-// (WithMaxElapsed, an Observer strategy) needs it. A nil op panics.
+// (WithMaxElapsed, an Observer strategy, a Breaker with a FailureRatio)
+// needs it. A nil op panics.
 func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), opts ...Option) (T, error) {
 	if op == nil {
 		panic("backoff: Retry: nil op")
