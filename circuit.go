@@ -120,8 +120,10 @@ func (e *OpenError) Is(target error) bool { return target == ErrCircuitOpen }
 // after it, so a slow call from before cannot sway the new state.
 //
 // Use [NewBreaker] to make one. A Breaker is safe for concurrent use by
-// multiple goroutines. In the Closed state, Allow and Done take no lock and
-// allocate nothing; with FailureRatio 0 they read no clock either.
+// multiple goroutines. In the Closed state, Allow and Done allocate nothing,
+// and with FailureRatio 0 they are a few atomic operations: no lock, no
+// clock. With a FailureRatio, Done reads the clock once, and the first result
+// of each Window/10 takes the lock to start a new bucket.
 type Breaker struct {
 	// word packs the state, its generation and the current run of
 	// consecutive failures, so that the Closed path is a few atomic
@@ -338,8 +340,8 @@ func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
 // taken before the breaker last changed state counts for nothing, and so
 // does a probe that reports after OpenFor.
 //
-// In the Closed state Done takes no lock and allocates nothing; with
-// FailureRatio 0 it reads no clock either.
+// In the Closed state Done allocates nothing; with FailureRatio 0 it takes
+// no lock and reads no clock.
 func (p Permit) Done(err error) {
 	b := p.b
 	if b == nil {
