@@ -144,8 +144,10 @@ type Breaker struct {
 	buckets   []bucket     // the FailureRatio window; nil when the rule is off
 	slice     atomic.Int64 // a recent t/width, which spares most results a division
 
+	maxProbes int // HalfOpenProbes
+
 	mu         sync.Mutex // protects the fields below, and serializes changes of state and bucket turnover
-	probes     []probe    // the HalfOpen slots, HalfOpenProbes of them
+	probes     []probe    // the HalfOpen slots in use so far, up to maxProbes
 	successes  int        // probe successes in this HalfOpen
 	tickets    uint64     // probe tickets handed out so far
 	pending    []change   // changes not yet delivered to onChange
@@ -219,8 +221,11 @@ func NewBreaker(s BreakerSettings) *Breaker {
 		isFailure: s.IsFailure,
 		onChange:  s.OnStateChange,
 		clock:     s.Clock,
-		probes:    make([]probe, orDefault(s.HalfOpenProbes, 1)),
+		maxProbes: orDefault(s.HalfOpenProbes, 1),
 	}
+	// Slots are made as probes need them, so that a huge HalfOpenProbes
+	// costs nothing up front; they are kept for the next HalfOpen.
+	b.probes = make([]probe, 0, min(b.maxProbes, 8))
 	if b.ratio > 0 {
 		b.width = max(int64(orDefault(s.Window, 10*time.Second))/numBuckets, 1)
 		b.buckets = make([]bucket, numBuckets)
@@ -321,18 +326,27 @@ func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
 		w = b.word.Load()
 	}
 	wait = math.MaxInt64
+	free := -1
 	for i := range b.probes {
 		s := &b.probes[i]
 		if s.ticket == 0 || t-s.start >= b.openFor {
 			// A free slot, or one whose probe has had OpenFor to report
 			// and did not: its late result will count for nothing.
-			b.tickets++
-			*s = probe{ticket: b.tickets, start: t}
-			return Permit{b: b, ticket: s.ticket, tag: tagOf(w), slot: int32(i)}, 0, changed
+			free = i
+			break
 		}
 		wait = min(wait, s.start+b.openFor-t)
 	}
-	return Permit{}, wait, changed
+	if free < 0 {
+		if len(b.probes) == b.maxProbes {
+			return Permit{}, wait, changed
+		}
+		free = len(b.probes)
+		b.probes = append(b.probes, probe{})
+	}
+	b.tickets++
+	b.probes[free] = probe{ticket: b.tickets, start: t}
+	return Permit{b: b, ticket: b.tickets, tag: tagOf(w), slot: int32(free)}, 0, changed
 }
 
 // Done reports the result of the permit's call: nil is a success; a non-nil
@@ -480,14 +494,14 @@ func (b *Breaker) trip(tag uint32) {
 func (b *Breaker) probeDone(p Permit, o outcome) {
 	b.mu.Lock()
 	t := b.now()
-	s := &b.probes[p.slot]
 	changed := false
-	if tagOf(b.word.Load()) == p.tag && s.ticket == p.ticket && t-s.start < b.openFor {
-		s.ticket = 0
+	// The tag check comes first: a stale permit's slot may be gone.
+	if tagOf(b.word.Load()) == p.tag && b.probes[p.slot].ticket == p.ticket && t-b.probes[p.slot].start < b.openFor {
+		b.probes[p.slot].ticket = 0
 		switch o {
 		case success:
 			b.successes++
-			if b.successes >= len(b.probes) {
+			if b.successes >= b.maxProbes {
 				changed = b.setLocked(Closed, t)
 			}
 		case failure:
@@ -509,7 +523,7 @@ func (b *Breaker) setLocked(to State, t int64) bool {
 	case Open:
 		b.openUntil.Store(addSat(t, b.openFor))
 	case HalfOpen:
-		clear(b.probes)
+		b.probes = b.probes[:0]
 		b.successes = 0
 	case Closed:
 		for i := range b.buckets {

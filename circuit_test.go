@@ -659,6 +659,37 @@ func TestBreakerEdgeSettings(t *testing.T) {
 	}
 }
 
+func TestBreakerHugeHalfOpenProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, HalfOpenProbes: math.MaxInt})
+		call(t, b, errDown)
+		time.Sleep(30 * time.Second)
+		permits := make([]backoff.Permit, 1000)
+		for i := range permits {
+			p, err := b.Allow()
+			require.NoError(t, err)
+			permits[i] = p
+		}
+		for _, p := range permits {
+			p.Done(nil)
+		}
+		assert.Equal(t, backoff.HalfOpen, b.State(), "1000 successes are not math.MaxInt")
+		p, err := b.Allow()
+		require.NoError(t, err)
+		p.Done(errDown)
+		assert.Equal(t, backoff.Open, b.State())
+		for _, p := range permits {
+			p.Done(errDown) // stale: from the HalfOpen before
+		}
+		time.Sleep(30 * time.Second)
+		assert.Equal(t, backoff.HalfOpen, b.State())
+		for _, p := range permits {
+			p.Done(errDown) // stale, and their slots are gone
+		}
+		assert.Equal(t, backoff.HalfOpen, b.State())
+	})
+}
+
 func TestZeroPermit(t *testing.T) {
 	var p backoff.Permit
 	p.Done(nil)
