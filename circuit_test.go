@@ -713,7 +713,7 @@ func TestStateString(t *testing.T) {
 
 func TestBreakerClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		clk := &manualClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		clk := &handClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OpenFor: time.Minute, Clock: clk})
 		call(t, b, errDown)
 		time.Sleep(time.Hour) // the real clock does not matter
@@ -723,26 +723,26 @@ func TestBreakerClock(t *testing.T) {
 	})
 }
 
-// manualClock is a Clock that moves only when told.
-type manualClock struct {
+// handClock is a Clock that moves only when told.
+type handClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *manualClock) Now() time.Time {
+func (c *handClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *manualClock) advance(d time.Duration) {
+func (c *handClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
 
-func (c *manualClock) After(time.Duration) <-chan time.Time {
-	panic("manualClock.After: not used by Breaker")
+func (c *handClock) After(time.Duration) <-chan time.Time {
+	panic("handClock.After: not used by Breaker")
 }
 
 func TestBreakerAllocs(t *testing.T) {
