@@ -636,11 +636,12 @@ func TestBreakerEdgeSettings(t *testing.T) {
 	tests := []struct {
 		name string
 		s    backoff.BreakerSettings
+		want time.Duration // RetryAfter once open, an hour after NewBreaker
 	}{
-		{"FailureRatio 1", backoff.BreakerSettings{FailureRatio: 1}},
-		{"tiny Window", backoff.BreakerSettings{FailureRatio: 0.5, Window: 1}},
-		{"huge OpenFor", backoff.BreakerSettings{OpenFor: math.MaxInt64}},
-		{"huge Window", backoff.BreakerSettings{FailureRatio: 0.5, Window: math.MaxInt64}},
+		{"FailureRatio 1", backoff.BreakerSettings{FailureRatio: 1}, 30 * time.Second},
+		{"tiny Window", backoff.BreakerSettings{FailureRatio: 0.5, Window: 1}, 30 * time.Second},
+		{"huge Window", backoff.BreakerSettings{FailureRatio: 0.5, Window: math.MaxInt64}, 30 * time.Second},
+		{"huge OpenFor saturates", backoff.BreakerSettings{OpenFor: math.MaxInt64}, math.MaxInt64 - time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -649,11 +650,7 @@ func TestBreakerEdgeSettings(t *testing.T) {
 				time.Sleep(time.Hour)
 				calls(t, b, 5, errDown)
 				assert.Equal(t, backoff.Open, b.State())
-				p, err := b.Allow()
-				assert.Equal(t, backoff.Permit{}, p)
-				var oe *backoff.OpenError
-				require.ErrorAs(t, err, &oe)
-				assert.Positive(t, oe.RetryAfter, "saturates, never goes negative")
+				requireRefused(t, b, tt.want)
 			})
 		})
 	}
