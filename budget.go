@@ -15,7 +15,8 @@ type BudgetSettings struct {
 	Ratio float64
 
 	// Burst is the tokens the budget holds at most, and starts with;
-	// default 10.
+	// default 10. A Burst too large to count in millionths in an int64
+	// (above about 9.2e12) holds math.MaxInt64 millionths.
 	Burst int
 }
 
