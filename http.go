@@ -212,7 +212,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if resp != nil && resp.Body != nil {
 				resp.Body.Close()
 			}
-			timedOut := ta != nil && !ta.disarm() && ctx.Err() == nil
+			timedOut := ta != nil && !ta.disarm() && !ended(ctx)
 			ta.end()
 			if timedOut {
 				return fail(&attemptTimeoutError{timeout}, attemptError{timedOut: true})
@@ -220,7 +220,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return fail(err, attemptError{notSent: isDialError(err)})
 		}
 		if ta != nil {
-			if !ta.disarm() && ctx.Err() == nil {
+			if !ta.disarm() && !ended(ctx) {
 				// The timeout fired as the headers arrived: the body
 				// can no longer be read, so this attempt timed out.
 				resp.Body.Close()
@@ -254,7 +254,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if f != nil && f.last != nil {
-		if ctx.Err() == nil && !errors.Is(e.Reason, ErrCircuitOpen) {
+		if !ended(ctx) && !errors.Is(e.Reason, ErrCircuitOpen) {
 			last := f.last
 			f.last = nil
 			return last, nil

@@ -7,10 +7,13 @@ replace github.com/backoff-go/backoff => ../
 require (
 	github.com/avast/retry-go/v4 v4.7.0
 	github.com/backoff-go/backoff v0.0.0-00010101000000-000000000000
+	github.com/benbjohnson/clock v1.3.5
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/eapache/go-resiliency v1.7.0
 	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/jonboulle/clockwork v0.5.0
 	github.com/sethvargo/go-retry v0.5.0
+	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 	gonum.org/v1/plot v0.17.0

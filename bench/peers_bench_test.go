@@ -25,23 +25,23 @@ import (
 // prints the table.
 
 var (
-	errFlaky     = errors.New("flaky")
-	errRetryable = sethvargo.RetryableError(errFlaky) // go-retry retries only errors marked so
-	sinkInt      int
-	sinkErr      error
+	errPeerFlaky     = errors.New("flaky")
+	errPeerRetryable = sethvargo.RetryableError(errPeerFlaky) // go-retry retries only errors marked so
+	peerSinkInt      int
+	peerSinkErr      error
 )
 
-// flaky fails its first fails attempts of each call with err, then succeeds.
+// peerOp fails its first fails attempts of each call with err, then succeeds.
 // reset starts a new call.
-type flaky struct {
+type peerOp struct {
 	fails int
 	n     int
 	err   error
 }
 
-func (f *flaky) reset() { f.n = 0 }
+func (f *peerOp) reset() { f.n = 0 }
 
-func (f *flaky) call() (int, error) {
+func (f *peerOp) call() (int, error) {
 	f.n++
 	if f.n <= f.fails {
 		return 0, f.err
@@ -49,9 +49,9 @@ func (f *flaky) call() (int, error) {
 	return f.n, nil
 }
 
-func (f *flaky) callCtx(context.Context) (int, error) { return f.call() }
+func (f *peerOp) callCtx(context.Context) (int, error) { return f.call() }
 
-func (f *flaky) run(context.Context) error {
+func (f *peerOp) run(context.Context) error {
 	_, err := f.call()
 	return err
 }
@@ -59,10 +59,10 @@ func (f *flaky) run(context.Context) error {
 // check fails the benchmark unless the last call succeeded after the
 // expected number of attempts: a benchmark of a retry that silently did
 // something else would measure nothing.
-func (f *flaky) check(b *testing.B) {
+func (f *peerOp) check(b *testing.B) {
 	b.Helper()
-	if sinkErr != nil || f.n != f.fails+1 {
-		b.Fatalf("last call: %d attempts, err %v; want %d attempts and no error", f.n, sinkErr, f.fails+1)
+	if peerSinkErr != nil || f.n != f.fails+1 {
+		b.Fatalf("last call: %d attempts, err %v; want %d attempts and no error", f.n, peerSinkErr, f.fails+1)
 	}
 }
 
@@ -81,32 +81,32 @@ var peerCases = []peerCase{
 func BenchmarkPeers(b *testing.B) {
 	for _, pc := range peerCases {
 		b.Run(pc.name, func(b *testing.B) {
-			b.Run("backoff", func(b *testing.B) { benchBackoff(b, pc) })
-			b.Run("cenkalti", func(b *testing.B) { benchCenkalti(b, pc) })
-			b.Run("retry-go", func(b *testing.B) { benchAvast(b, pc) })
-			b.Run("go-retry", func(b *testing.B) { benchSethvargo(b, pc) })
-			b.Run("failsafe-go", func(b *testing.B) { benchFailsafe(b, pc) })
-			b.Run("go-resiliency", func(b *testing.B) { benchResiliency(b, pc) })
+			b.Run("backoff", func(b *testing.B) { peerBackoff(b, pc) })
+			b.Run("cenkalti", func(b *testing.B) { peerCenkalti(b, pc) })
+			b.Run("retry-go", func(b *testing.B) { peerAvast(b, pc) })
+			b.Run("go-retry", func(b *testing.B) { peerSethvargo(b, pc) })
+			b.Run("failsafe-go", func(b *testing.B) { peerFailsafe(b, pc) })
+			b.Run("go-resiliency", func(b *testing.B) { peerResiliency(b, pc) })
 		})
 	}
 }
 
-func benchBackoff(b *testing.B, pc peerCase) {
+func peerBackoff(b *testing.B, pc peerCase) {
 	ctx := context.Background()
-	f := &flaky{fails: pc.fails, err: errFlaky}
+	f := &peerOp{fails: pc.fails, err: errPeerFlaky}
 	op := f.callCtx
 	opts := []backoff.Option{backoff.WithStrategy(backoff.Fixed(pc.wait)), backoff.WithMaxAttempts(3)}
 	b.ReportAllocs()
 	for b.Loop() {
 		f.reset()
-		sinkInt, sinkErr = backoff.Retry(ctx, op, opts...)
+		peerSinkInt, peerSinkErr = backoff.Retry(ctx, op, opts...)
 	}
 	f.check(b)
 }
 
-func benchCenkalti(b *testing.B, pc peerCase) {
+func peerCenkalti(b *testing.B, pc peerCase) {
 	ctx := context.Background()
-	f := &flaky{fails: pc.fails, err: errFlaky}
+	f := &peerOp{fails: pc.fails, err: errPeerFlaky}
 	op := f.call
 	opts := []cenkalti.RetryOption{
 		cenkalti.WithBackOff(cenkalti.NewConstantBackOff(pc.wait)),
@@ -115,14 +115,14 @@ func benchCenkalti(b *testing.B, pc peerCase) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.reset()
-		sinkInt, sinkErr = cenkalti.Retry(ctx, op, opts...)
+		peerSinkInt, peerSinkErr = cenkalti.Retry(ctx, op, opts...)
 	}
 	f.check(b)
 }
 
-func benchAvast(b *testing.B, pc peerCase) {
+func peerAvast(b *testing.B, pc peerCase) {
 	ctx := context.Background()
-	f := &flaky{fails: pc.fails, err: errFlaky}
+	f := &peerOp{fails: pc.fails, err: errPeerFlaky}
 	op := f.call
 	opts := []avast.Option{
 		avast.Context(ctx),
@@ -134,14 +134,14 @@ func benchAvast(b *testing.B, pc peerCase) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.reset()
-		sinkInt, sinkErr = avast.DoWithData(op, opts...)
+		peerSinkInt, peerSinkErr = avast.DoWithData(op, opts...)
 	}
 	f.check(b)
 }
 
-func benchSethvargo(b *testing.B, pc peerCase) {
+func peerSethvargo(b *testing.B, pc peerCase) {
 	ctx := context.Background()
-	f := &flaky{fails: pc.fails, err: errRetryable}
+	f := &peerOp{fails: pc.fails, err: errPeerRetryable}
 	op := f.callCtx
 	wait := pc.wait
 	// retry.NewConstant panics on 0; a BackoffFunc is the documented way
@@ -152,34 +152,34 @@ func benchSethvargo(b *testing.B, pc peerCase) {
 		f.reset()
 		// WithMaxRetries counts the retries inside the Backoff and has no
 		// reset, so it must be built for each call.
-		sinkInt, sinkErr = sethvargo.DoValue(ctx, sethvargo.WithMaxRetries(2, constant), op)
+		peerSinkInt, peerSinkErr = sethvargo.DoValue(ctx, sethvargo.WithMaxRetries(2, constant), op)
 	}
 	f.check(b)
 }
 
-func benchFailsafe(b *testing.B, pc peerCase) {
+func peerFailsafe(b *testing.B, pc peerCase) {
 	ctx := context.Background()
-	f := &flaky{fails: pc.fails, err: errFlaky}
+	f := &peerOp{fails: pc.fails, err: errPeerFlaky}
 	op := f.call
 	policy := retrypolicy.NewBuilder[int]().WithMaxAttempts(3).WithDelay(pc.wait).Build()
 	exec := failsafe.With(policy).WithContext(ctx)
 	b.ReportAllocs()
 	for b.Loop() {
 		f.reset()
-		sinkInt, sinkErr = exec.Get(op)
+		peerSinkInt, peerSinkErr = exec.Get(op)
 	}
 	f.check(b)
 }
 
-func benchResiliency(b *testing.B, pc peerCase) {
+func peerResiliency(b *testing.B, pc peerCase) {
 	ctx := context.Background()
-	f := &flaky{fails: pc.fails, err: errFlaky}
+	f := &peerOp{fails: pc.fails, err: errPeerFlaky}
 	op := f.run
 	r := retrier.New(retrier.ConstantBackoff(2, pc.wait), nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		f.reset()
-		sinkErr = r.RunCtx(ctx, op)
+		peerSinkErr = r.RunCtx(ctx, op)
 	}
 	f.check(b)
 }
