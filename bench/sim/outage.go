@@ -187,13 +187,79 @@ const (
 	evOutcome
 )
 
+// request is one call's progress: what backoff.Retry keeps in its loop.
 type request struct {
 	caller  *Caller
 	arrived time.Duration
 	sent    time.Duration // when the last attempt was sent
-	prev    time.Duration // the wait before the last attempt
+	prev    time.Duration // the wait before the last attempt; after end, the wait before the next
 	n       int           // attempts made
 	permit  backoff.Permit
+}
+
+// begin starts the next attempt of r at now, as Retry does before each
+// attempt: the breaker's Allow, then for the first attempt the budget's
+// Deposit. It reports false when the breaker refuses, which ends the request.
+func (r *request) begin(now time.Duration) bool {
+	c := r.caller
+	if c.Breaker != nil {
+		p, err := c.Breaker.Allow()
+		if err != nil {
+			return false
+		}
+		r.permit = p
+	}
+	if r.n == 0 && c.Budget != nil {
+		c.Budget.Deposit()
+	}
+	r.n++
+	r.sent = now
+	return true
+}
+
+// next is what follows an attempt.
+type next uint8
+
+const (
+	succeeded       next = iota
+	retryNow             // retry after r.prev
+	gaveUp               // permanent, out of attempts, or the strategy said stop
+	refusedByBudget      // the budget refused the retry
+)
+
+// end ends the attempt of r in flight at now, which succeeded when ok and
+// otherwise timed out, as Retry does after an attempt: the result to the
+// permit and to an Observer strategy; for a failure, its class, the attempt
+// limit, the strategy's Delay (with random() as Attempt.Random, drawn only
+// then) and the budget's TryWithdraw. On retryNow, r.prev is the wait.
+func (r *request) end(now time.Duration, ok bool, random func() float64) next {
+	c := r.caller
+	var err error
+	if !ok {
+		err = errAttemptTimeout
+	}
+	if c.Breaker != nil {
+		r.permit.Done(err)
+	}
+	if obs, isObs := c.Strategy.(backoff.Observer); isObs {
+		obs.Observe(backoff.Outcome{Err: err, Latency: now - r.sent})
+	}
+	if ok {
+		return succeeded
+	}
+	class := backoff.Classify(err)
+	if class >= backoff.Permanent || c.Strategy == nil || r.n >= c.MaxAttempts {
+		return gaveUp
+	}
+	wait, more := c.Strategy.Delay(backoff.Attempt{Number: r.n, Err: err, Class: class, Prev: r.prev, Random: random()})
+	if !more {
+		return gaveUp
+	}
+	if c.Budget != nil && !c.Budget.TryWithdraw() {
+		return refusedByBudget
+	}
+	r.prev = max(wait, 0)
+	return retryNow
 }
 
 // errAttemptTimeout is what an attempt that ran out its timeout returns; the
@@ -280,20 +346,11 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 	}
 	send := func(now time.Duration, id int32) {
 		r := &reqs[id]
-		if b := r.caller.Breaker; b != nil {
-			permit, err := b.Allow()
-			if err != nil {
-				run.Rejected++
-				finish(r, now, false)
-				return
-			}
-			r.permit = permit
+		if !r.begin(now) {
+			run.Rejected++
+			finish(r, now, false)
+			return
 		}
-		if r.n == 0 && r.caller.Budget != nil {
-			r.caller.Budget.Deposit()
-		}
-		r.n++
-		r.sent = now
 		run.Attempts++
 		if b := binOf(now); b >= 0 {
 			run.Load[b]++
@@ -306,38 +363,15 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 	}
 	outcome := func(now time.Duration, id int32, ok bool) {
 		r := &reqs[id]
-		c := r.caller
-		var err error
-		if !ok {
-			err = errAttemptTimeout
-		}
-		if c.Breaker != nil {
-			r.permit.Done(err)
-		}
-		if obs, isObs := c.Strategy.(backoff.Observer); isObs {
-			obs.Observe(backoff.Outcome{Err: err, Latency: now - r.sent})
-		}
-		if ok {
-			finish(r, now, true)
-			return
-		}
-		class := backoff.Classify(err)
-		if class >= backoff.Permanent || c.Strategy == nil || r.n >= c.MaxAttempts {
-			finish(r, now, false)
-			return
-		}
-		wait, more := c.Strategy.Delay(backoff.Attempt{Number: r.n, Err: err, Class: class, Prev: r.prev, Random: jitter.Float64()})
-		if !more {
-			finish(r, now, false)
-			return
-		}
-		if c.Budget != nil && !c.Budget.TryWithdraw() {
+		switch next := r.end(now, ok, jitter.Float64); next {
+		case retryNow:
+			q.push(now+r.prev, outageEvent{kind: evSend, id: id})
+		case refusedByBudget:
 			run.Refused++
 			finish(r, now, false)
-			return
+		default:
+			finish(r, now, next == succeeded)
 		}
-		r.prev = max(wait, 0)
-		q.push(now+r.prev, outageEvent{kind: evSend, id: id})
 	}
 
 	for i := range cfg.Clients {
