@@ -49,7 +49,7 @@ const (
 	HopSD   = 2 * time.Millisecond
 )
 
-// ContentionResult is what one run measured. It is a plain value.
+// ContentionResult is what one run measured. It is a plain value: safe to read from many goroutines, not to change while others read it.
 type ContentionResult struct {
 	Calls    int           // writes made by all clients (reads are not counted)
 	Time     time.Duration // when the last client learned that its write succeeded
@@ -138,7 +138,7 @@ func RunContention(n int, s backoff.Strategy, seed uint64) ContentionResult {
 }
 
 // ContentionRow is one cell of a sweep: one client count and one strategy
-// over several runs. It is a plain value.
+// over several runs. It is a plain value: safe to read from many goroutines, not to change while others read it.
 type ContentionRow struct {
 	Clients     int
 	Strategy    string

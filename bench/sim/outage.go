@@ -18,7 +18,7 @@ import (
 // for a moment, and each policy's retries decide whether the server comes
 // back or stays overloaded after the stall has ended (a metastable failure).
 
-// OutageConfig describes the outage scenario. It is a plain value.
+// OutageConfig describes the outage scenario. It is a plain value: safe to read from many goroutines, not to change while others read it.
 type OutageConfig struct {
 	Clients    int           // open-loop Poisson clients
 	Rate       float64       // requests per second of each client
@@ -86,7 +86,9 @@ type Caller struct {
 	Breaker     *backoff.Breaker
 }
 
-// OutagePolicy names a way to build a Caller. New is called once per client
+// OutagePolicy names a way to build a Caller. It is as safe for concurrent
+// use as its New function; RunOutage calls New only from its own goroutine.
+// New is called once per client
 // (once per run when the scenario is Shared), with the run's simulated clock
 // for anything that reads time.
 type OutagePolicy struct {
@@ -160,7 +162,7 @@ func production(openFor time.Duration) func(backoff.Clock) Caller {
 }
 
 // OutageRun is what one run measured. The series have one entry per Bin of
-// the run's Duration. It is a plain value.
+// the run's Duration. It is a plain value: safe to read from many goroutines, not to change while others read it.
 type OutageRun struct {
 	Requests  int // requests that arrived before Duration
 	Attempts  int // attempts that reached the server
@@ -426,7 +428,8 @@ func (s *server) serve(t time.Duration) time.Duration {
 	return end
 }
 
-// OutageMetrics sums up one run.
+// OutageMetrics sums up one run. It is a plain value: safe to read from many
+// goroutines, not to change while others read it.
 type OutageMetrics struct {
 	Amplification float64       // attempts ÷ requests
 	PeakRatio     float64       // the busiest bin's attempts ÷ the mean bin's before the stall
@@ -494,7 +497,7 @@ func (r OutageRun) recovery(cfg OutageConfig) (time.Duration, bool) {
 	return time.Duration(start)*cfg.Bin - cfg.StallEnd, true
 }
 
-// OutageRow sums up one policy over several seeds. It is a plain value.
+// OutageRow sums up one policy over several seeds. It is a plain value: safe to read from many goroutines, not to change while others read it.
 type OutageRow struct {
 	Policy         string
 	Seeds          int
