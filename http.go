@@ -137,8 +137,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 
-	c := defaults
-	c.apply(t.Options)
+	c := newConfig(t.Options)
 	// The attempt timeout is applied here rather than by retry, whose
 	// attempt context would end when the attempt returns, while the caller
 	// still has a body to read.
@@ -241,7 +240,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return res, ferr
 	}
 
-	resp, err := retry(ctx, op, &c)
+	resp, err := retry(ctx, op, &c, nil)
 	if hasBody && !sentOwnBody {
 		// No attempt ran: the request's own body is still ours to close.
 		req.Body.Close()

@@ -76,10 +76,14 @@ func (e *Error) Unwrap() []error {
 // would make the config escape to the heap on every call, and the success
 // path of Retry allocates nothing, even with options built inline.
 type Option struct {
-	kind   optionKind
-	n      int64 // a count or a duration
-	val    any   // a Strategy, Classifier, Clock, notify func, *Breaker or *Budget
-	bundle []Option
+	kind     optionKind
+	n        int64    // a count or a duration
+	strategy Strategy // for WithStrategy, with its Observer side found once
+	observer Observer
+	clock    Clock
+	val      any // a Classifier, notify func, *Breaker or *Budget: concrete types, cheap to assert
+	bundle   []Option
+	full     *config // for a bundle: the defaults with the bundle applied
 }
 
 type optionKind uint8
@@ -125,8 +129,7 @@ func (c *config) apply(opts []Option) {
 		case optBundle:
 			c.apply(o.bundle)
 		case optStrategy:
-			c.strategy = o.val.(Strategy)
-			c.observer, _ = c.strategy.(Observer)
+			c.strategy, c.observer = o.strategy, o.observer
 		case optMaxAttempts:
 			c.maxAttempts = int(o.n)
 		case optMaxElapsed:
@@ -139,7 +142,7 @@ func (c *config) apply(opts []Option) {
 				c.classifier = f
 			}
 		case optClock:
-			c.clock, _ = o.val.(Clock)
+			c.clock = o.clock
 		case optNotify:
 			c.notify, _ = o.val.(func(Attempt, time.Duration))
 		case optBreaker:
@@ -157,7 +160,8 @@ func WithStrategy(s Strategy) Option {
 	if s == nil {
 		panic("backoff: WithStrategy: nil strategy")
 	}
-	return Option{kind: optStrategy, val: s}
+	o, _ := s.(Observer)
+	return Option{kind: optStrategy, strategy: s, observer: o}
 }
 
 // WithMaxAttempts sets the number of attempts in all, the first included;
@@ -203,7 +207,7 @@ func WithClassifier(c Classifier) Option {
 // real clock, the default. Context deadlines are compared with c.Now(), so a
 // fake clock goes with contexts made on it (clockwork.WithTimeout, say).
 func WithClock(c Clock) Option {
-	return Option{kind: optClock, val: c}
+	return Option{kind: optClock, clock: c}
 }
 
 // WithNotify sets a function that Retry calls before each wait, with the
@@ -235,8 +239,26 @@ func WithBudget(b *Budget) Option {
 
 // Options bundles opts into one Option, applied in order: later options
 // override earlier ones, and options given after the bundle override it.
+//
+// A bundle built once and passed first to every call is also the cheapest
+// way to configure Retry: it is resolved when it is built, not on each call.
 func Options(opts ...Option) Option {
-	return Option{kind: optBundle, bundle: slices.Clone(opts)}
+	full := defaults
+	full.apply(opts)
+	return Option{kind: optBundle, bundle: slices.Clone(opts), full: &full}
+}
+
+// newConfig resolves opts over the defaults. A bundle in first place brings
+// its resolved config, so that only the options after it are applied.
+func newConfig(opts []Option) config {
+	if len(opts) > 0 && opts[0].full != nil {
+		c := *opts[0].full
+		c.apply(opts[1:])
+		return c
+	}
+	c := defaults
+	c.apply(opts)
+	return c
 }
 
 // Retry calls op until it succeeds, and returns its value; on failure it
@@ -270,12 +292,36 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 	if op == nil {
 		panic("backoff: Retry: nil op")
 	}
-	if len(opts) == 0 {
-		return retry(ctx, op, &defaults)
+	// retry only reads its config: no options, or one bundle resolved when
+	// it was built, cost no copy.
+	var local config
+	c := &defaults
+	switch {
+	case len(opts) == 1 && opts[0].full != nil:
+		c = opts[0].full
+	case len(opts) > 0:
+		local = newConfig(opts)
+		c = &local
 	}
-	c := defaults
-	c.apply(opts)
-	return retry(ctx, op, &c)
+	if c.bare() {
+		// Nothing has to happen around the first attempt: make it here, so
+		// that a success costs little more than the call of op.
+		if done := ctx.Done(); done == nil || !closed(done) {
+			v, err := op(ctx)
+			if err == nil {
+				return v, nil
+			}
+			return retry(ctx, op, c, err)
+		}
+	}
+	return retry(ctx, op, c, nil)
+}
+
+// bare reports whether the first attempt needs nothing around it: no
+// breaker, budget, observer, attempt timeout or elapsed-time limit.
+func (c *config) bare() bool {
+	return c.breaker == nil && c.budget == nil && c.observer == nil &&
+		c.attemptTimeout == 0 && c.maxElapsed == 0
 }
 
 // Do is [Retry] for an op that returns only an error.
@@ -289,9 +335,14 @@ func Do(ctx context.Context, op func(ctx context.Context) error, opts ...Option)
 	return err
 }
 
-func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (T, error) {
+// retry runs the attempts. A non-nil first is the error of a first attempt
+// that Retry already made, for a bare config.
+func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *config, first error) (T, error) {
 	var zero T
-	if ended(ctx) {
+	// Done returns the same channel every time: read it once. It is nil for
+	// contexts that never end, such as Background.
+	done := ctx.Done()
+	if first == nil && done != nil && closed(done) {
 		return zero, &Error{Reason: cause(ctx)}
 	}
 	obs := c.observer
@@ -323,6 +374,8 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			timedOut bool
 		)
 		switch {
+		case first != nil:
+			err, first = first, nil // made by Retry
 		case c.breaker != nil:
 			v, err, timedOut = attemptWithPermit(ctx, op, c, permit)
 		case c.attemptTimeout > 0:
@@ -337,7 +390,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			return v, nil
 		}
 		last = err
-		if ended(ctx) {
+		if done != nil && closed(done) {
 			return zero, &Error{Attempts: n, Err: err, Reason: cause(ctx)}
 		}
 
@@ -377,7 +430,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if err := sleep(ctx, c.clock, wait); err != nil {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
 		}
-		if ended(ctx) {
+		if done != nil && closed(done) {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: cause(ctx)}
 		}
 		prev = wait
@@ -497,10 +550,11 @@ func sleep(ctx context.Context, clock Clock, d time.Duration) error {
 // the contexts of clockwork's WithTimeout (v0.5.0) block in Err until they
 // end, which would stall Retry before its first attempt.
 func ended(ctx context.Context) bool {
-	done := ctx.Done()
-	if done == nil { // context.Background and the like, which never end
-		return false
-	}
+	return closed(ctx.Done())
+}
+
+// closed reports whether done is closed; a nil done never is.
+func closed(done <-chan struct{}) bool {
 	select {
 	case <-done:
 		return true
