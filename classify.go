@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -111,17 +110,17 @@ func Classify(err error) Class {
 	if err == nil {
 		return Transient
 	}
-	if m := findMark(err); m != nil {
-		return m.class
-	}
-	if errors.Is(err, context.Canceled) {
+	var f facts
+	f.scan(err)
+	switch {
+	case f.mark != nil:
+		return f.mark.class
+	case f.canceled:
 		return Permanent
-	}
-	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+	case f.deadline || f.timeout:
 		return Transient
-	}
-	if se := findStatus(err); se != nil {
-		switch se.Code {
+	case f.status != nil:
+		switch f.status.Code {
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 			return Temporary
 		case http.StatusRequestTimeout, http.StatusInternalServerError,
@@ -129,8 +128,7 @@ func Classify(err error) Class {
 			return Transient
 		}
 		return Permanent
-	}
-	if isPermanentNetwork(err) {
+	case f.permanentNet:
 		return Permanent
 	}
 	// Connection refused or reset, io.EOF and io.ErrUnexpectedEOF are
@@ -138,119 +136,74 @@ func Classify(err error) Class {
 	return Transient
 }
 
-// The walkers below look through an error tree like errors.As, but with a
-// type switch instead of a pointer target: errors.As would move its target to
-// the heap, and Classify runs on every failed attempt.
+// facts is what Classify needs to know of an error tree, gathered in one
+// walk: Classify runs on every failed attempt, and a walk per rule (with
+// errors.Is and errors.As, whose pointer targets would also move to the
+// heap) cost several times as much.
+type facts struct {
+	mark         *marked      // the outermost mark
+	status       *StatusError // the outermost status
+	canceled     bool         // context.Canceled, as errors.Is sees it
+	deadline     bool         // context.DeadlineExceeded, as errors.Is sees it
+	timeout      bool         // an error whose Timeout method reports true
+	permanentNet bool         // a network failure that no retry can fix
+}
 
-func findMark(err error) *marked {
+// scan walks err's tree in the order errors.Is does (depth first, the
+// outermost first), noting every fact on the way.
+func (f *facts) scan(err error) {
 	for err != nil {
 		switch e := err.(type) {
 		case *marked:
-			return e
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				if m := findMark(inner); m != nil {
-					return m
-				}
+			if f.mark == nil {
+				f.mark = e
 			}
-			return nil
-		}
-		err = errors.Unwrap(err)
-	}
-	return nil
-}
-
-// findDelayMark is findMark for the marks of RetryAfter with a wait.
-func findDelayMark(err error) *marked {
-	for err != nil {
-		switch e := err.(type) {
-		case *marked:
-			if e.after > 0 {
-				return e
-			}
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				if m := findDelayMark(inner); m != nil {
-					return m
-				}
-			}
-			return nil
-		}
-		err = errors.Unwrap(err)
-	}
-	return nil
-}
-
-func findStatus(err error) *StatusError {
-	for err != nil {
-		switch e := err.(type) {
 		case *StatusError:
-			return e
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				if s := findStatus(inner); s != nil {
-					return s
-				}
+			if f.status == nil {
+				f.status = e
 			}
-			return nil
-		}
-		err = errors.Unwrap(err)
-	}
-	return nil
-}
-
-func isTimeout(err error) bool {
-	for err != nil {
-		// Not one type switch: an error may both say Timeout() false and
-		// hold others through Unwrap() []error, which must still be walked.
-		if e, ok := err.(interface{ Timeout() bool }); ok && e.Timeout() {
-			return true
-		}
-		if e, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, inner := range e.Unwrap() {
-				if isTimeout(inner) {
-					return true
-				}
-			}
-			return false
-		}
-		err = errors.Unwrap(err)
-	}
-	return false
-}
-
-// isPermanentNetwork finds the network failures that no retry can fix: a
-// name that does not exist, a certificate that does not verify, a URL scheme
-// that no transport speaks.
-func isPermanentNetwork(err error) bool {
-	for err != nil {
-		switch e := err.(type) {
 		case *net.DNSError:
-			if e.IsNotFound {
-				return true
-			}
+			f.permanentNet = f.permanentNet || e.IsNotFound
 		case *tls.CertificateVerificationError, x509.UnknownAuthorityError,
 			x509.HostnameError, x509.CertificateInvalidError,
 			*x509.UnknownAuthorityError, *x509.HostnameError, *x509.CertificateInvalidError:
-			return true
+			// A certificate that does not verify will not verify next time.
+			f.permanentNet = true
+		}
+		// Comparing interfaces cannot panic here: both sentinels have
+		// comparable types, and values of other types are simply unequal.
+		switch err {
+		case context.Canceled:
+			f.canceled = true
+		case context.DeadlineExceeded:
+			f.deadline = true
+		}
+		if e, ok := err.(interface{ Is(error) bool }); ok {
+			f.canceled = f.canceled || e.Is(context.Canceled)
+			f.deadline = f.deadline || e.Is(context.DeadlineExceeded)
+		}
+		if e, ok := err.(interface{ Timeout() bool }); ok && e.Timeout() {
+			f.timeout = true
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
 		case interface{ Unwrap() []error }:
 			for _, inner := range e.Unwrap() {
-				if isPermanentNetwork(inner) {
-					return true
-				}
+				f.scan(inner)
 			}
-			return false
+			return
+		default:
+			// net/http reports a bad scheme as a plain, unwrapped error.
+			// Only such leaves are read as text, and only when no other
+			// rule has decided, so that wrappers that format their message
+			// on demand are never asked to.
+			if f.mark == nil && f.status == nil && !f.permanentNet {
+				f.permanentNet = strings.HasPrefix(err.Error(), "unsupported protocol scheme")
+			}
+			return
 		}
-		next := errors.Unwrap(err)
-		if next == nil {
-			// net/http reports a bad scheme as a plain, unwrapped error; only
-			// such leaves are read as text, so wrappers that format their
-			// message on demand are never asked to.
-			return strings.HasPrefix(err.Error(), "unsupported protocol scheme")
-		}
-		err = next
 	}
-	return false
 }
 
 // serverDelay is the least wait that err asks for: the outermost RetryAfter
@@ -258,13 +211,42 @@ func isPermanentNetwork(err error) bool {
 // the class but not the wait the server asked for, as it does not for a
 // StatusError, so the walk skips marks that carry no wait.
 func serverDelay(err error) time.Duration {
-	if m := findDelayMark(err); m != nil {
-		return m.after
+	var mark time.Duration
+	var status *StatusError
+	walkDelays(err, &mark, &status)
+	if mark > 0 {
+		return mark
 	}
-	if se := findStatus(err); se != nil {
-		return nonNegative(se.RetryAfter)
+	if status != nil {
+		return nonNegative(status.RetryAfter)
 	}
 	return 0
+}
+
+// walkDelays finds, in one walk, the outermost mark with a wait and the
+// outermost StatusError, stopping once it has the mark.
+func walkDelays(err error, mark *time.Duration, status **StatusError) {
+	for err != nil && *mark == 0 {
+		switch e := err.(type) {
+		case *marked:
+			*mark = e.after
+		case *StatusError:
+			if *status == nil {
+				*status = e
+			}
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walkDelays(inner, mark, status)
+			}
+			return
+		default:
+			return
+		}
+	}
 }
 
 // maxRetryAfter bounds what ParseRetryAfter accepts: a server asking for more
