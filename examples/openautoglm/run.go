@@ -522,7 +522,7 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 		return strings.Compare(a, b)
 	})
 	for _, r := range reasons {
-		fmt.Fprintf(w, "    %-38s %5d\n", r, s.Failures[r])
+		fmt.Fprintf(w, "    %-40s %5d\n", r, s.Failures[r])
 	}
 	fmt.Fprintf(w, "  breaker        %5d  state changes", len(s.Breaker))
 	for i, c := range s.Breaker {
