@@ -9,6 +9,7 @@ package glmserver
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,8 +143,9 @@ type Stats struct {
 // [Start], the loopback server that runs it. It is safe for concurrent use by
 // multiple goroutines.
 type Server struct {
-	// URL is the server's base URL, "http://127.0.0.1:PORT", when it was made
-	// by Start; "" otherwise. The API is under URL+"/v1".
+	// URL is the server's base URL: "http://127.0.0.1:PORT" when it was made
+	// by Start, "http://glmserver.pipe" by StartPipe, "" by New. The API is
+	// under URL+"/v1".
 	URL string
 
 	cfg Config
@@ -157,8 +159,9 @@ type Server struct {
 	handler sync.WaitGroup // ServeHTTP calls in progress
 	scriptN int
 
-	hs *http.Server
-	ln net.Listener
+	hs     *http.Server
+	ln     net.Listener
+	served chan struct{} // closed when hs.Serve has returned
 }
 
 type counter int
@@ -211,15 +214,95 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("glmserver: %w", err)
 	}
-	s.ln = ln
-	s.URL = "http://" + ln.Addr().String()
-	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.hs.Serve(ln) }() // returns ErrServerClosed once Close runs
+	s.serve(ln, "http://"+ln.Addr().String())
 	return s, nil
 }
 
+// StartPipe returns a Server that serves the connections its DialContext
+// makes over in-memory pipes (net.Pipe) rather than sockets. Pipes block
+// durably, so a StartPipe server, and a client that dials it, can run inside
+// a testing/synctest bubble, where every delay runs on the bubble's fake
+// clock: call StartPipe inside the bubble, and Close before it ends. Its URL
+// is "http://glmserver.pipe"; any address reaches it through DialContext.
+func StartPipe(cfg Config) (*Server, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.serve(&pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}, "http://glmserver.pipe")
+	return s, nil
+}
+
+func (s *Server) serve(ln net.Listener, url string) {
+	s.ln, s.URL = ln, url
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		_ = s.hs.Serve(ln) // returns ErrServerClosed once Close runs
+	}()
+}
+
+// DialContext connects to a server made by Start or StartPipe, whatever
+// address it is given: use it as an http.Transport's DialContext.
+func (s *Server) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	switch ln := s.ln.(type) {
+	case nil:
+		return nil, errors.New("glmserver: DialContext on a Server made by New")
+	case *pipeListener:
+		return ln.dial(ctx)
+	default:
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", ln.Addr().String())
+	}
+}
+
+// pipeListener hands the server ends of net.Pipe connections to Serve.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) dial(ctx context.Context) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+	case <-ctx.Done():
+	}
+	client.Close()
+	server.Close()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, net.ErrClosed
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "glmserver.pipe" }
+
 // Close ends the delays and streams in progress, stops the listener made by
-// Start and closes its connections, and waits until every ServeHTTP call has
+// Start or StartPipe and closes its connections, and waits until every ServeHTTP call has
 // returned. Requests that arrive after Close get 503 without a fault draw.
 // Close may be called more than once.
 func (s *Server) Close() {
@@ -234,6 +317,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	if s.hs != nil {
 		s.hs.Close()
+		<-s.served
 	}
 	s.handler.Wait()
 }

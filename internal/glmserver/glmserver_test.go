@@ -285,10 +285,10 @@ func TestRetryAfterForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				_, c := startPipe(t, glmserver.Config{
+				s, c := startPipe(t, glmserver.Config{
 					Faults: glmserver.Faults{RateLimit: 1, RetryAfter: tt.after, RetryAfterForm: tt.form},
 				})
-				resp, err := post(t, c, "http://glm", chatBody("hi", false))
+				resp, err := post(t, c, s.URL, chatBody("hi", false))
 				require.NoError(t, err)
 				resp.Body.Close()
 				assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
@@ -299,65 +299,16 @@ func TestRetryAfterForms(t *testing.T) {
 	}
 }
 
-// pipeListener serves connections made with net.Pipe, which block durably
-// inside a synctest bubble, so that the server's delays run on fake time.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // startPipe serves a glmserver over in-memory pipes; call it inside a
 // synctest bubble.
 func startPipe(t *testing.T, cfg glmserver.Config) (*glmserver.Server, *http.Client) {
 	t.Helper()
-	s, err := glmserver.New(cfg)
+	s, err := glmserver.StartPipe(cfg)
 	require.NoError(t, err)
-	ln := newPipeListener()
-	hs := &http.Server{Handler: s}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = hs.Serve(ln)
-	}()
-	tr := &http.Transport{DialContext: ln.dial}
+	tr := &http.Transport{DialContext: s.DialContext}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		s.Close()
-		hs.Close()
-		<-served
 	})
 	return s, &http.Client{Transport: tr}
 }
@@ -368,7 +319,7 @@ func TestSlowFirstByte(t *testing.T) {
 			Faults: glmserver.Faults{Slow: 1, SlowDelay: 3 * time.Second},
 		})
 		begin := time.Now()
-		resp, err := post(t, c, "http://glm", chatBody("hi", false))
+		resp, err := post(t, c, s.URL, chatBody("hi", false))
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		assert.Equal(t, 3*time.Second, time.Since(begin))
@@ -387,7 +338,7 @@ func TestSlowFirstByteClientGivesUp(t *testing.T) {
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://glm"+glmserver.Path, strings.NewReader(chatBody("hi", false)))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+glmserver.Path, strings.NewReader(chatBody("hi", false)))
 		require.NoError(t, err)
 		_, err = c.Do(req)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -401,7 +352,7 @@ func TestSlowFirstByteClientGivesUp(t *testing.T) {
 func TestStreamFlushesEachChunk(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, c := startPipe(t, glmserver.Config{ChunkDelay: time.Hour})
-		resp, err := post(t, c, "http://glm", chatBody("hi", true))
+		resp, err := post(t, c, s.URL, chatBody("hi", true))
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		r := bufio.NewReader(resp.Body)
@@ -505,4 +456,33 @@ func TestValidate(t *testing.T) {
 			assert.Equal(t, err, nerr)
 		})
 	}
+}
+
+func TestDialContext(t *testing.T) {
+	t.Run("New has nothing to dial", func(t *testing.T) {
+		s, err := glmserver.New(glmserver.Config{})
+		require.NoError(t, err)
+		_, err = s.DialContext(t.Context(), "tcp", "x:1")
+		require.Error(t, err)
+	})
+	t.Run("Start whatever the address", func(t *testing.T) {
+		s, err := glmserver.Start(glmserver.Config{})
+		require.NoError(t, err)
+		tr := &http.Transport{DialContext: s.DialContext}
+		defer s.Close()
+		defer tr.CloseIdleConnections()
+		resp, err := post(t, &http.Client{Transport: tr}, "http://api.example.invalid", chatBody("hi", false))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	})
+	t.Run("pipe after Close", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s, err := glmserver.StartPipe(glmserver.Config{})
+			require.NoError(t, err)
+			s.Close()
+			_, err = s.DialContext(t.Context(), "tcp", "x:1")
+			require.ErrorIs(t, err, net.ErrClosed)
+		})
+	})
 }
