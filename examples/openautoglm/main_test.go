@@ -44,6 +44,8 @@ func TestRunWithFaults(t *testing.T) {
 	// Burst, and each retry takes one: retries ≤ Ratio·requests + Burst.
 	assert.LessOrEqual(t, float64(s.Retries), budgetRatio*float64(s.Requests)+budgetBurst)
 	assert.LessOrEqual(t, s.Amplification(), 1+budgetRatio+float64(budgetBurst)/float64(s.Requests))
+	// Only a request that the open breaker refused makes no attempt.
+	assert.LessOrEqual(t, s.Unsent, s.Failures["circuit open"])
 	// Production makes at most 4 attempts per request.
 	assert.LessOrEqual(t, s.Attempts, 4*s.Requests)
 
@@ -85,6 +87,7 @@ func TestRunWithoutFaults(t *testing.T) {
 	assert.Equal(t, 15, s.Streamed, "30% of 50")
 	assert.Equal(t, 50, s.Attempts)
 	assert.Zero(t, s.Retries)
+	assert.Zero(t, s.Unsent)
 	assert.Empty(t, s.Failures)
 	assert.Empty(t, s.Breaker)
 	assert.InDelta(t, 1.0, s.Amplification(), 1e-12)

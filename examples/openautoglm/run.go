@@ -79,6 +79,7 @@ type summary struct {
 	Streamed   int    // successes that came as server-sent events
 	Attempts   int    // HTTP exchanges the transport began, retries included
 	Retries    int    // attempts beyond each request's first
+	Unsent     int    // requests that made no attempt: the breaker was open
 	Failures   map[string]int
 	Breaker    []stateChange
 	P50, P99   time.Duration // latency of all requests, from start to the end of the body
@@ -272,6 +273,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 		sum.Requests++
 		sum.Attempts += int(r.attempts)
 		sum.Retries += int(max(r.attempts-1, 0))
+		if r.attempts == 0 && r.reason != "not started" {
+			sum.Unsent++
+		}
 		if r.ok {
 			sum.Successes++
 			if r.streamed {
@@ -511,7 +515,11 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 	fmt.Fprintf(w, "  attempts       %5d\n", s.Attempts)
 	fmt.Fprintf(w, "  retries        %5d  (the budget allows %g×%d + %d = %.0f)\n",
 		s.Retries, budgetRatio, s.Requests, budgetBurst, s.RetryBound)
-	fmt.Fprintf(w, "  amplification  %5.2f  attempts per request\n", s.Amplification())
+	fmt.Fprintf(w, "  amplification  %5.2f  attempts per request", s.Amplification())
+	if s.Unsent > 0 {
+		fmt.Fprintf(w, " (%d refused by the open breaker made none)", s.Unsent)
+	}
+	fmt.Fprintln(w)
 	failed := s.Requests - s.Successes
 	fmt.Fprintf(w, "  failures       %5d\n", failed)
 	reasons := slices.Collect(maps.Keys(s.Failures))
