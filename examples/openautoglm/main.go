@@ -71,7 +71,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.Float64Var(&f.Unavailable, "503", f.Unavailable, "embedded server: share of 503 Service Unavailable")
 	fs.Float64Var(&f.ServerError, "500", f.ServerError, "embedded server: share of 500 Internal Server Error")
 	fs.Float64Var(&f.Reset, "reset", f.Reset, "embedded server: share of connections reset before the headers")
-	fs.Float64Var(&f.ResetMidBody, "reset-mid-body", f.ResetMidBody, "embedded server: share of connections reset in the middle of the body")
+	fs.Float64Var(&f.ResetMidBody, "reset-mid-body", f.ResetMidBody, "embedded server: share of connections closed in the middle of the body")
 	fs.Float64Var(&f.Slow, "slow", f.Slow, "embedded server: share of slow first bytes")
 	fs.DurationVar(&f.SlowDelay, "slow-delay", f.SlowDelay, "embedded server: delay of a slow first byte")
 	fs.DurationVar(&f.RetryAfter, "retry-after", f.RetryAfter, "embedded server: wait asked for by 429 and 503 (retry-after-ms, and Retry-After rounded up to seconds)")

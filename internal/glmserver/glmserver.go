@@ -3,8 +3,8 @@
 // module. It answers POST /v1/chat/completions as JSON, or as server-sent
 // events when the request says "stream": true, and injects faults at set
 // rates from a seeded random sequence: 429 with Retry-After, 503, 500,
-// connection resets before the headers or in the middle of the body, and slow
-// first bytes.
+// connections reset before the headers or closed in the middle of the body,
+// and slow first bytes.
 package glmserver
 
 import (
@@ -36,7 +36,7 @@ const (
 	Unavailable               // 503 with the configured Retry-After
 	ServerError               // 500
 	Reset                     // reset the connection before any header is sent
-	ResetMidBody              // send the headers and part of the body, then reset
+	ResetMidBody              // send the headers and part of the body, then close the connection
 	Slow                      // wait Faults.SlowDelay before the headers, then answer normally
 )
 
@@ -68,7 +68,7 @@ type Faults struct {
 	Unavailable  float64 // 503 Service Unavailable
 	ServerError  float64 // 500 Internal Server Error
 	Reset        float64 // connection reset before the headers
-	ResetMidBody float64 // connection reset after the headers and part of the body
+	ResetMidBody float64 // connection closed after the headers and part of the body
 	Slow         float64 // a delay of SlowDelay before the headers
 
 	RetryAfter     time.Duration  // the wait that 429 and 503 ask for; 0 sends "0"
@@ -133,7 +133,7 @@ type Stats struct {
 	Unavailable   int64 // 503
 	ServerErrors  int64 // 500
 	Resets        int64 // connection reset before the headers
-	MidBodyResets int64 // connection reset after the headers
+	MidBodyResets int64 // connection closed after the headers and part of the body
 	Aborted       int64 // the client went away, or the server closed, before the answer was complete
 	Streams       int64 // of the OK ones, answered as server-sent events
 	Slow          int64 // requests whose first byte was delayed (counted again by their outcome)
@@ -543,8 +543,11 @@ func (s *Server) setRetryAfter(h http.Header) {
 	}
 }
 
-// reset hijacks the connection and closes it with an RST. With flushed, what
-// was written is sent first.
+// reset hijacks the connection and closes it. Before any header, it closes
+// with an RST. With flushed, what was written is sent first and the close is
+// a plain FIN: an RST could make the client's kernel drop the headers and
+// the part of the body it has not read yet, and the fault would turn into a
+// reset before the headers, depending on timing.
 func reset(w http.ResponseWriter, flushed bool) {
 	rc := http.NewResponseController(w)
 	if flushed {
@@ -555,7 +558,7 @@ func reset(w http.ResponseWriter, flushed bool) {
 		// Not an HTTP/1 connection: the best left is to stop answering.
 		panic(http.ErrAbortHandler)
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
+	if tc, ok := conn.(*net.TCPConn); ok && !flushed {
 		_ = tc.SetLinger(0) // close sends RST, not FIN
 	}
 	_ = conn.Close()
