@@ -452,7 +452,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.counts[cSlow].Add(1)
 		if !s.wait(r, s.cfg.Faults.SlowDelay) {
 			s.counts[cAborted].Add(1)
-			return
+			// Returning would send an empty 200.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	switch fault {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -484,5 +485,29 @@ func TestDialContext(t *testing.T) {
 			_, err = s.DialContext(t.Context(), "tcp", "x:1")
 			require.ErrorIs(t, err, net.ErrClosed)
 		})
+	})
+}
+
+// TestCloseDuringSlowFirstByte checks that a delay ended by Close sends no
+// answer at all: the handler aborts (net/http then drops the connection)
+// rather than return, which would send an empty 200.
+func TestCloseDuringSlowFirstByte(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := glmserver.New(glmserver.Config{Faults: glmserver.Faults{Slow: 1, SlowDelay: time.Hour}})
+		require.NoError(t, err)
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, glmserver.Path, strings.NewReader(chatBody("hi", false)))
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			s.ServeHTTP(rec, req)
+		}()
+		synctest.Wait() // the handler is in its delay
+		s.Close()
+		assert.Equal(t, http.ErrAbortHandler, <-panicked)
+		assert.False(t, rec.Flushed)
+		assert.Zero(t, rec.Body.Len())
+		assert.Empty(t, rec.Header())
+		assert.Equal(t, glmserver.Stats{Requests: 1, Aborted: 1, Slow: 1}, s.Stats())
 	})
 }
