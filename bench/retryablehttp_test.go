@@ -145,25 +145,33 @@ var (
 	answer = glmserver.Answer("open the camera")
 )
 
+// nAttempts says "1 attempt" or "n attempts".
+func nAttempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
 func statusAndAttempts(resp *http.Response, err error, tr *tracker) string {
 	if err != nil {
-		return fmt.Sprintf("error after %d attempts: %v", tr.attempts(), err)
+		return fmt.Sprintf("error after %s: %v", nAttempts(tr.attempts()), err)
 	}
 	defer resp.Body.Close()
 	body, rerr := io.ReadAll(resp.Body)
 	if rerr != nil {
-		return fmt.Sprintf("%d after %d attempts, body unreadable: %v", resp.StatusCode, tr.attempts(), rerr)
+		return fmt.Sprintf("%d after %s, body unreadable: %v", resp.StatusCode, nAttempts(tr.attempts()), rerr)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error struct{ Message string } `json:"error"`
 		}
 		if json.Unmarshal(body, &e) != nil || e.Error.Message == "" {
-			return fmt.Sprintf("%d after %d attempts, body not the server's: %q", resp.StatusCode, tr.attempts(), body)
+			return fmt.Sprintf("%d after %s, body not the server's: %q", resp.StatusCode, nAttempts(tr.attempts()), body)
 		}
-		return fmt.Sprintf("%d after %d attempts, body intact", resp.StatusCode, tr.attempts())
+		return fmt.Sprintf("%d after %s, body intact", resp.StatusCode, nAttempts(tr.attempts()))
 	}
-	return fmt.Sprintf("200 after %d attempts", tr.attempts())
+	return "200 after " + nAttempts(tr.attempts())
 }
 
 var behaviours = []behaviour{
@@ -207,7 +215,7 @@ var behaviours = []behaviour{
 			return statusAndAttempts(resp, err, tr)
 		},
 		// The server may have acted on a POST that failed with 500.
-		want: "500 after 1 attempts, body intact",
+		want: "500 after 1 attempt, body intact",
 	},
 	{
 		name: "POST with Idempotency-Key retried on 500",
@@ -217,6 +225,19 @@ var behaviours = []behaviour{
 			return statusAndAttempts(resp, err, tr)
 		},
 		want: "200 after 2 attempts",
+	},
+	{
+		name: "POST retried after its connection dropped",
+		cfg:  glmserver.Config{Script: fault(glmserver.Reset)},
+		check: func(t *testing.T, c *http.Client, tr *tracker, url string) string {
+			resp, err := c.Do(chatRequest(t, url, false))
+			if err != nil {
+				return "error after " + nAttempts(tr.attempts())
+			}
+			return statusAndAttempts(resp, err, tr)
+		},
+		// The request was sent: the server may have acted on it.
+		want: "error after 1 attempt",
 	},
 	{
 		name: "streamed body untouched",
@@ -239,8 +260,8 @@ var behaviours = []behaviour{
 			if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
 				return fmt.Sprintf("stream cut: %v", err)
 			}
-			return fmt.Sprintf("headers at %v, first event at %v, [DONE] at %v, %d attempt",
-				headers, firstAt, time.Since(start), tr.attempts())
+			return fmt.Sprintf("headers at %v, first event at %v, [DONE] at %v, %s",
+				headers, firstAt, time.Since(start), nAttempts(tr.attempts()))
 		},
 		// One event a second: a word each, then the closing chunk, then [DONE].
 		want: fmt.Sprintf("headers at 0s, first event at 0s, [DONE] at %v, 1 attempt",
