@@ -30,7 +30,7 @@ func TestRunWithFaults(t *testing.T) {
 
 	// Every request ended, and the outcomes add up.
 	assert.Equal(t, cfg.Requests, s.Requests)
-	assert.Zero(t, s.Failures["not started"])
+	assert.Zero(t, s.NotStarted)
 	failed := 0
 	for _, n := range s.Failures {
 		failed += n
@@ -133,6 +133,24 @@ func TestRunExternalServer(t *testing.T) {
 			assert.Equal(t, int64(tt.successes), st.OK)
 		})
 	}
+}
+
+// TestRunDuration starts no request once -duration has passed: here at
+// once, so the run ends without a request, and says so.
+func TestRunDuration(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Requests = 30
+	cfg.Duration = time.Nanosecond
+	cfg.Rate = 0
+	var stdout bytes.Buffer
+	s, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 30, s.NotStarted)
+	assert.Zero(t, s.Requests)
+	assert.Zero(t, s.Attempts)
+	assert.Empty(t, s.Failures)
+	assert.Zero(t, s.Server.Requests)
+	assert.Contains(t, stdout.String(), "not started       30")
 }
 
 func TestProgressLine(t *testing.T) {

@@ -74,7 +74,8 @@ const (
 type summary struct {
 	Target     string // the chat completions URL
 	Embedded   bool   // the target was the embedded server
-	Requests   int    // requests that ended (all that were started)
+	Requests   int    // requests started, all of which ended
+	NotStarted int    // requests not started: -duration passed, or ctx ended, first
 	Successes  int    // right answers read in full
 	Streamed   int    // successes that came as server-sent events
 	Attempts   int    // HTTP exchanges the transport began, retries included
@@ -132,8 +133,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// result is one request's end.
+// result is one request's end; the zero result is a request not started.
 type result struct {
+	started  bool
 	ok       bool
 	streamed bool
 	attempts int64
@@ -150,7 +152,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 	if err := cfg.validate(); err != nil {
 		return summary{}, err
 	}
-	sum := summary{Failures: map[string]int{}, RetryBound: budgetRatio*float64(cfg.Requests) + budgetBurst}
+	sum := summary{Failures: map[string]int{}}
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	var srv *glmserver.Server
 	if base == "" {
@@ -218,8 +220,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 				}
 				if cfg.Rate > 0 && !sleepUntil(ctx, began.Add(time.Duration(float64(i)/cfg.Rate*float64(time.Second)))) ||
 					time.Now().After(stopStarting) {
-					results[i] = result{reason: "not started"}
-					done.Add(1)
+					done.Add(1) // results[i] stays zero: not started
 					continue
 				}
 				r := ask(ctx, client, cfg, base, i, srv != nil)
@@ -270,10 +271,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 
 	latencies := make([]time.Duration, 0, len(results))
 	for _, r := range results {
+		if !r.started {
+			sum.NotStarted++
+			continue
+		}
 		sum.Requests++
 		sum.Attempts += int(r.attempts)
 		sum.Retries += int(max(r.attempts-1, 0))
-		if r.attempts == 0 && r.reason != "not started" {
+		if r.attempts == 0 {
 			sum.Unsent++
 		}
 		if r.ok {
@@ -284,10 +289,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 		} else {
 			sum.Failures[r.reason]++
 		}
-		if r.reason != "not started" {
-			latencies = append(latencies, r.latency)
-		}
+		latencies = append(latencies, r.latency)
 	}
+	sum.RetryBound = budgetRatio*float64(sum.Requests) + budgetBurst
 	slices.Sort(latencies)
 	sum.P50, sum.P99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 	mu.Lock()
@@ -360,7 +364,7 @@ func ask(ctx context.Context, client *http.Client, cfg config, base string, i in
 	}
 
 	start := time.Now()
-	r := result{streamed: stream}
+	r := result{started: true, streamed: stream}
 	r.reason = func() string {
 		resp, err := client.Do(req)
 		if err != nil {
@@ -511,6 +515,9 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 	}
 	fmt.Fprintf(w, "openautoglm: %d requests (%d workers, model %s) to %s in %.2fs\n",
 		s.Requests, cfg.Workers, cfg.Model, where, s.Elapsed.Seconds())
+	if s.NotStarted > 0 {
+		fmt.Fprintf(w, "  not started    %5d  (-duration passed, or the run was interrupted)\n", s.NotStarted)
+	}
 	fmt.Fprintf(w, "  successes      %5d  (%.1f%%, %d streamed)\n", s.Successes, pct(s.Successes, s.Requests), s.Streamed)
 	fmt.Fprintf(w, "  attempts       %5d\n", s.Attempts)
 	fmt.Fprintf(w, "  retries        %5d  (the budget allows %g×%d + %d = %.0f)\n",
