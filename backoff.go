@@ -44,10 +44,12 @@ func (l Linear) Delay(a Attempt) (time.Duration, bool) {
 	if initial >= limit {
 		return limit, true
 	}
-	n := a.Number - 1
-	if n <= 0 || step == 0 {
+	// Number is compared before subtracting: math.MinInt−1 would wrap to
+	// math.MaxInt and turn the first wait into the cap.
+	if a.Number <= 1 || step == 0 {
 		return initial, true
 	}
+	n := a.Number - 1
 	// initial + step·n ≤ limit  ⇔  n ≤ (limit−initial)/step, checked without overflow.
 	if time.Duration(n) > (limit-initial)/step {
 		return limit, true
@@ -81,13 +83,15 @@ func (e Exponential) Delay(a Attempt) (time.Duration, bool) {
 	case m < 1:
 		m = 1
 	}
-	n := a.Number - 1
 	if initial >= limit {
 		return limit, true
 	}
-	if n <= 0 || m == 1 {
+	// As in Linear, Number is compared before subtracting, so that
+	// math.MinInt does not wrap around to the largest exponent.
+	if a.Number <= 1 || m == 1 {
 		return initial, true
 	}
+	n := a.Number - 1
 	if m == 2 && n < 62 {
 		// The common case, exact in integers: no float rounding.
 		if initial <= limit>>n {

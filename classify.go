@@ -160,6 +160,27 @@ func findMark(err error) *marked {
 	return nil
 }
 
+// findDelayMark is findMark for the marks of RetryAfter with a wait.
+func findDelayMark(err error) *marked {
+	for err != nil {
+		switch e := err.(type) {
+		case *marked:
+			if e.after > 0 {
+				return e
+			}
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if m := findDelayMark(inner); m != nil {
+					return m
+				}
+			}
+			return nil
+		}
+		err = errors.Unwrap(err)
+	}
+	return nil
+}
+
 func findStatus(err error) *StatusError {
 	for err != nil {
 		switch e := err.(type) {
@@ -180,12 +201,12 @@ func findStatus(err error) *StatusError {
 
 func isTimeout(err error) bool {
 	for err != nil {
-		switch e := err.(type) {
-		case interface{ Timeout() bool }:
-			if e.Timeout() {
-				return true
-			}
-		case interface{ Unwrap() []error }:
+		// Not one type switch: an error may both say Timeout() false and
+		// hold others through Unwrap() []error, which must still be walked.
+		if e, ok := err.(interface{ Timeout() bool }); ok && e.Timeout() {
+			return true
+		}
+		if e, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, inner := range e.Unwrap() {
 				if isTimeout(inner) {
 					return true
@@ -233,9 +254,11 @@ func isPermanentNetwork(err error) bool {
 }
 
 // serverDelay is the least wait that err asks for: the outermost RetryAfter
-// mark's, else a StatusError's RetryAfter.
+// mark's, else a StatusError's RetryAfter. A Mark around a RetryAfter changes
+// the class but not the wait the server asked for, as it does not for a
+// StatusError, so the walk skips marks that carry no wait.
 func serverDelay(err error) time.Duration {
-	if m := findMark(err); m != nil && m.after > 0 {
+	if m := findDelayMark(err); m != nil {
 		return m.after
 	}
 	if se := findStatus(err); se != nil {
@@ -258,11 +281,8 @@ const maxRetryAfter = 24 * time.Hour
 // the result is (0, false), and an invalid retry-after-ms falls back to
 // Retry-After.
 func ParseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && isPlainDecimal(v) &&
-			ms*float64(time.Millisecond) <= float64(maxRetryAfter) {
-			return time.Duration(ms * float64(time.Millisecond)), true
-		}
+	if d, ok := parseMillis(strings.TrimSpace(h.Get("Retry-After-Ms"))); ok {
+		return d, true
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
@@ -298,12 +318,33 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// isPlainDecimal accepts digits with at most one dot between digits: no sign,
-// exponent, "Inf" or "NaN", which ParseFloat would otherwise let through.
-func isPlainDecimal(s string) bool {
+// parseMillis reads a retry-after-ms value: digits with at most one dot
+// between digits (no sign, exponent, "Inf" or "NaN"), in milliseconds, at
+// most maxRetryAfter. It works in integers, because a float64 product turns
+// "1.001" into 1.000999ms; digits below a nanosecond are dropped.
+func parseMillis(s string) (time.Duration, bool) {
 	intPart, frac, hasDot := strings.Cut(s, ".")
-	if !isDigits(intPart) {
-		return false
+	if !isDigits(intPart) || hasDot && !isDigits(frac) {
+		return 0, false
 	}
-	return !hasDot || isDigits(frac)
+	ms, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil || ms > int64(maxRetryAfter/time.Millisecond) {
+		return 0, false
+	}
+	d := time.Duration(ms) * time.Millisecond
+	for i, unit := 0, 100*time.Microsecond; i < len(frac); i++ {
+		digit := time.Duration(frac[i] - '0')
+		if unit == 0 {
+			if digit != 0 && d == maxRetryAfter {
+				return 0, false // a hair over the limit
+			}
+			continue
+		}
+		d += digit * unit
+		unit /= 10
+	}
+	if d > maxRetryAfter {
+		return 0, false
+	}
+	return d, true
 }

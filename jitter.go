@@ -28,15 +28,34 @@ func frac(d time.Duration, r float64) time.Duration {
 	return min(scaleCapped(d, unit(r), d), d-1)
 }
 
+// observing returns the jitter j of s, made an [Observer] that passes every
+// outcome on to s when s is one, so that a jittered [Adaptive] still learns.
+// The jitter of a strategy that observes nothing stays no Observer, so that
+// Retry reads no clock for it.
+func observing(j, s Strategy) Strategy {
+	if o, ok := s.(Observer); ok {
+		return observedJitter{j, o}
+	}
+	return j
+}
+
+type observedJitter struct {
+	Strategy
+	o Observer
+}
+
+func (j observedJitter) Observe(o Outcome) { j.o.Observe(o) }
+
 // FullJitter returns a strategy that waits d·Random, in [0, d), where d is
 // what s returns; it stops when s stops. Spreading waits over the whole range
 // is what AWS measured best for many clients contending for one resource.
-// A nil s panics. The result is safe for concurrent use when s is.
+// The result is an [Observer] when s is one. A nil s panics. The result is
+// safe for concurrent use when s is.
 func FullJitter(s Strategy) Strategy {
 	if s == nil {
 		panic("backoff: FullJitter: nil strategy")
 	}
-	return fullJitter{s}
+	return observing(fullJitter{s}, s)
 }
 
 type fullJitter struct{ s Strategy }
@@ -51,13 +70,13 @@ func (j fullJitter) Delay(a Attempt) (time.Duration, bool) {
 
 // EqualJitter returns a strategy that waits d/2 + (d/2)·Random, in [d/2, d),
 // where d is what s returns; it stops when s stops. It keeps half of the wait
-// and spreads the other half. A nil s panics. The result is safe for
-// concurrent use when s is.
+// and spreads the other half. The result is an [Observer] when s is one. A
+// nil s panics. The result is safe for concurrent use when s is.
 func EqualJitter(s Strategy) Strategy {
 	if s == nil {
 		panic("backoff: EqualJitter: nil strategy")
 	}
-	return equalJitter{s}
+	return observing(equalJitter{s}, s)
 }
 
 type equalJitter struct{ s Strategy }
@@ -77,8 +96,8 @@ func (j equalJitter) Delay(a Attempt) (time.Duration, bool) {
 // exceed s's own cap by up to the factor 1+f, and saturates at the largest
 // time.Duration.
 //
-// A nil s, or an f outside [0, 1] (or NaN), panics. The result is safe for
-// concurrent use when s is.
+// The result is an [Observer] when s is one. A nil s, or an f outside
+// [0, 1] (or NaN), panics. The result is safe for concurrent use when s is.
 func ProportionalJitter(s Strategy, f float64) Strategy {
 	if s == nil {
 		panic("backoff: ProportionalJitter: nil strategy")
@@ -86,7 +105,7 @@ func ProportionalJitter(s Strategy, f float64) Strategy {
 	if !(f >= 0 && f <= 1) {
 		panic(fmt.Sprintf("backoff: ProportionalJitter: factor %v outside [0, 1]", f))
 	}
-	return proportionalJitter{s, f}
+	return observing(proportionalJitter{s, f}, s)
 }
 
 type proportionalJitter struct {
@@ -99,7 +118,20 @@ func (j proportionalJitter) Delay(a Attempt) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	return scaleCapped(nonNegative(d), 1-j.f+2*j.f*unit(a.Random), maxDuration), true
+	d = nonNegative(d)
+	if j.f == 0 {
+		// Exactly d: a float64 product would round a wait above 2⁵³ns.
+		return d, true
+	}
+	w := scaleCapped(d, 1-j.f+2*j.f*unit(a.Random), maxDuration)
+	// Float rounding can lift a Random just below 1 to the top d·(1+f)
+	// itself, which the range leaves out: step back below it, unless the
+	// wait saturated or the range is too narrow to hold two values.
+	if hi := scaleCapped(d, 1+j.f, maxDuration); hi < maxDuration &&
+		float64(w) >= float64(d)*(1+j.f) && hi > scaleCapped(d, 1-j.f, maxDuration) {
+		w = hi - 1
+	}
+	return w, true
 }
 
 // Decorrelated is decorrelated jitter: each wait is drawn uniformly from
@@ -138,8 +170,9 @@ func (d Decorrelated) Delay(a Attempt) (time.Duration, bool) {
 // [Permanent] one (and on any class beyond Permanent).
 //
 // A nil Transient means FullJitter(Exponential{Initial: 200ms, Max: 30s});
-// a nil Temporary means Fixed(time.Second). Classified is safe for concurrent
-// use when its fields are.
+// a nil Temporary means Fixed(time.Second). Classified is no [Observer]: a
+// field that learns from outcomes, such as [Adaptive], is not told them
+// through it. Classified is safe for concurrent use when its fields are.
 type Classified struct {
 	Transient Strategy // for brief faults: growing waits
 	Temporary Strategy // for a service that asks for time: steady waits

@@ -23,6 +23,10 @@ var (
 // Error is what [Retry] and [Do] return for every failure. errors.Is and
 // errors.As see both the last attempt's error and the reason, so
 // errors.Is(err, ErrExhausted) and errors.Is(err, io.EOF) can both hold.
+//
+// When a [Breaker] refused an attempt, Reason is its [*OpenError], which
+// errors.Is [ErrCircuitOpen] and tells how long the breaker stays open;
+// Attempts counts the attempts actually made, and Err is nil if none was.
 type Error struct {
 	Attempts int   // attempts made
 	Err      error // the last attempt's error; nil if none ran
@@ -47,7 +51,8 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		// The last error's own "backoff: " would only repeat ours.
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "backoff: "))
 	}
 	return b.String()
 }
@@ -89,6 +94,8 @@ const (
 	optClassifier
 	optClock
 	optNotify
+	optBreaker
+	optBudget
 )
 
 // config is one Retry call's view of its options.
@@ -101,6 +108,8 @@ type config struct {
 	classifier     Classifier
 	clock          Clock
 	notify         func(Attempt, time.Duration)
+	breaker        *Breaker
+	budget         *Budget
 }
 
 // defaultStrategy is the strategy when no WithStrategy is given.
@@ -133,6 +142,10 @@ func (c *config) apply(opts []Option) {
 			c.clock, _ = o.val.(Clock)
 		case optNotify:
 			c.notify, _ = o.val.(func(Attempt, time.Duration))
+		case optBreaker:
+			c.breaker, _ = o.val.(*Breaker)
+		case optBudget:
+			c.budget, _ = o.val.(*Budget)
 		}
 	}
 }
@@ -166,9 +179,12 @@ func WithMaxElapsed(d time.Duration) Option {
 	return Option{kind: optMaxElapsed, n: int64(d)}
 }
 
-// WithAttemptTimeout gives each attempt's context a timeout of d. An attempt
-// that fails because its own timeout fired, while the caller's context lives,
-// is Transient (even if the classifier said Permanent) and is retried. 0 means
+// WithAttemptTimeout gives each attempt's context a timeout of d, on the
+// Retry's clock. An attempt that fails because its own timeout fired, while
+// the caller's context lives, is Transient (even if the classifier said
+// Permanent) and is retried; its error is context.DeadlineExceeded (on a fake
+// clock, where the attempt context can only end cancelled, an op's error
+// that is not already DeadlineExceeded is replaced by one that is). 0 means
 // no timeout (the default). A negative d panics.
 func WithAttemptTimeout(d time.Duration) Option {
 	if d < 0 {
@@ -197,6 +213,26 @@ func WithNotify(f func(a Attempt, wait time.Duration)) Option {
 	return Option{kind: optNotify, val: f}
 }
 
+// WithBreaker guards every attempt with b: each attempt takes a [Permit]
+// from b.Allow and reports its error to the permit's Done; an attempt that
+// panics, or runs out its [WithAttemptTimeout], counts as a failure (the
+// panic then goes on up). When b refuses an attempt, Retry stops at once with
+// [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
+// nil means no breaker (the default), and turns off one set by an earlier
+// option, such as [Production]'s.
+func WithBreaker(b *Breaker) Option {
+	return Option{kind: optBreaker, val: b}
+}
+
+// WithBudget makes retries draw on b: Retry deposits into it once, as the
+// first attempt starts, and withdraws a token before each retry; when b
+// refuses, Retry stops with [ErrBudget]. Share one Budget among all the
+// calls to one service. nil means no budget (the default), and turns off one
+// set by an earlier option, such as [Production]'s.
+func WithBudget(b *Budget) Option {
+	return Option{kind: optBudget, val: b}
+}
+
 // Options bundles opts into one Option, applied in order: later options
 // override earlier ones, and options given after the bundle override it.
 func Options(opts ...Option) Option {
@@ -213,17 +249,23 @@ func Options(opts ...Option) Option {
 //   - [ErrExhausted] when the attempts are used up or the strategy says stop;
 //   - [ErrDeadline] at once, without sleeping in vain, when the wait would end
 //     at or past the context's deadline, or past [WithMaxElapsed];
+//   - [ErrBudget] when the budget ([WithBudget]) refuses the retry;
+//   - [ErrCircuitOpen] at once when the breaker ([WithBreaker]) refuses an
+//     attempt: Reason is then the breaker's [*OpenError], which errors.Is
+//     ErrCircuitOpen, and the Error's Attempts counts only the attempts made;
 //   - context.Cause(ctx) when the context ends: a context that is already done
 //     runs no attempt, and cancelling during a wait returns at once.
 //
 // op gets a context derived from ctx. A panic in op is not recovered: it
-// propagates to Retry's caller. A strategy that implements [Observer] is told
-// the outcome of every attempt. Without options Retry makes up to 4 attempts
-// with FullJitter(Exponential{Initial: 200ms, Multiplier: 2, Max: 30s}) and
+// propagates to Retry's caller, after the breaker, if any, has recorded a
+// failure. A strategy that implements [Observer] is told the outcome of
+// every attempt. Without options Retry makes up to 4 attempts with
+// FullJitter(Exponential{Initial: 200ms, Multiplier: 2, Max: 30s}) and
 // [Classify], bounded only by ctx, on the real clock.
 //
 // The success path allocates nothing, and reads no clock unless an option
-// (WithMaxElapsed, an Observer strategy) needs it. A nil op panics.
+// (WithMaxElapsed, an Observer strategy, a Breaker with a FailureRatio)
+// needs it. A nil op panics.
 func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), opts ...Option) (T, error) {
 	if op == nil {
 		panic("backoff: Retry: nil op")
@@ -249,8 +291,8 @@ func Do(ctx context.Context, op func(ctx context.Context) error, opts ...Option)
 
 func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (T, error) {
 	var zero T
-	if ctx.Err() != nil {
-		return zero, &Error{Reason: context.Cause(ctx)}
+	if ended(ctx) {
+		return zero, &Error{Reason: cause(ctx)}
 	}
 	obs := c.observer
 	var start time.Time
@@ -258,7 +300,19 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		start = now(c.clock)
 	}
 	var prev time.Duration // the wait before the attempt that just ran
+	var last error         // the error of the attempt that just ran
 	for n := 1; ; n++ {
+		var permit Permit
+		if c.breaker != nil {
+			p, err := c.breaker.Allow()
+			if err != nil {
+				return zero, &Error{Attempts: n - 1, Err: last, Reason: err}
+			}
+			permit = p
+		}
+		if n == 1 && c.budget != nil {
+			c.budget.Deposit()
+		}
 		var began time.Time
 		if obs != nil {
 			began = now(c.clock)
@@ -268,9 +322,12 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			err      error
 			timedOut bool
 		)
-		if c.attemptTimeout > 0 {
+		switch {
+		case c.breaker != nil:
+			v, err, timedOut = attemptWithPermit(ctx, op, c, permit)
+		case c.attemptTimeout > 0:
 			v, err, timedOut = attemptWithTimeout(ctx, op, c)
-		} else {
+		default:
 			v, err = op(ctx)
 		}
 		if obs != nil {
@@ -279,8 +336,9 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if err == nil {
 			return v, nil
 		}
-		if ctx.Err() != nil {
-			return zero, &Error{Attempts: n, Err: err, Reason: context.Cause(ctx)}
+		last = err
+		if ended(ctx) {
+			return zero, &Error{Attempts: n, Err: err, Reason: cause(ctx)}
 		}
 
 		class := c.classifier(err)
@@ -310,14 +368,17 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			}
 		}
 
+		if c.budget != nil && !c.budget.TryWithdraw() {
+			return zero, &Error{Attempts: n, Err: err, Reason: ErrBudget}
+		}
 		if c.notify != nil {
 			c.notify(a, wait)
 		}
 		if err := sleep(ctx, c.clock, wait); err != nil {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
 		}
-		if ctx.Err() != nil {
-			return zero, &Error{Attempts: n, Err: a.Err, Reason: context.Cause(ctx)}
+		if ended(ctx) {
+			return zero, &Error{Attempts: n, Err: a.Err, Reason: cause(ctx)}
 		}
 		prev = wait
 	}
@@ -326,6 +387,33 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 func hasDeadline(ctx context.Context) bool {
 	_, ok := ctx.Deadline()
 	return ok
+}
+
+// attemptWithPermit runs op once under a breaker's permit, and reports the
+// result to it. A panic in op is recorded as a failure, and goes on up. The
+// defer is here rather than in retry's loop, where it would be allocated on
+// the heap at every attempt; here it is open-coded and costs nothing.
+func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit) (v T, err error, timedOut bool) {
+	panicked := true
+	defer func() {
+		if panicked {
+			p.fail()
+		}
+	}()
+	if c.attemptTimeout > 0 {
+		v, err, timedOut = attemptWithTimeout(ctx, op, c)
+	} else {
+		v, err = op(ctx)
+	}
+	panicked = false
+	if timedOut {
+		// The service was too slow, whatever error op made of it (with a
+		// fake clock, the attempt context's error is context.Canceled).
+		p.fail()
+	} else {
+		p.Done(err)
+	}
+	return v, err, timedOut
 }
 
 // errAttemptTimeout is the cause of an attempt context whose own timeout
@@ -338,9 +426,26 @@ func attemptWithTimeout[T any](ctx context.Context, op func(context.Context) (T,
 	actx, cancel := attemptContext(ctx, c.clock, c.attemptTimeout)
 	defer cancel()
 	v, err = op(actx)
-	timedOut = err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout)
+	timedOut = err != nil && !ended(ctx) && errors.Is(context.Cause(actx), errAttemptTimeout)
+	if timedOut && !errors.Is(err, context.DeadlineExceeded) {
+		// On a fake clock the attempt context can only end cancelled; say
+		// what happened, so that classifiers, breakers and observers see a
+		// timeout whichever clock runs.
+		err = &attemptTimeoutError{c.attemptTimeout}
+	}
 	return v, err, timedOut
 }
+
+// attemptTimeoutError is an attempt that its own timeout ended. It is a
+// context.DeadlineExceeded for errors.Is, and its Timeout method reports
+// true.
+type attemptTimeoutError struct{ d time.Duration }
+
+func (e *attemptTimeoutError) Error() string {
+	return "backoff: attempt timed out after " + e.d.String()
+}
+func (e *attemptTimeoutError) Unwrap() error { return errAttemptTimeout }
+func (e *attemptTimeoutError) Timeout() bool { return true }
 
 // attemptContext derives the context of one attempt, which ends after d on
 // clock (nil: the real clock) with the cause errAttemptTimeout. The caller
@@ -351,7 +456,8 @@ func attemptContext(ctx context.Context, clock Clock, d time.Duration) (context.
 	}
 	// A fake clock has no timer that a context can use: watch it here until
 	// the attempt is over. With such a clock, the attempt context's Err is
-	// context.Canceled; its cause (context.Cause) is errAttemptTimeout.
+	// context.Canceled; its cause (context.Cause) is errAttemptTimeout, which
+	// is context.DeadlineExceeded.
 	actx, cancelCause := context.WithCancelCause(ctx)
 	go func() {
 		select {
@@ -376,13 +482,39 @@ func sleep(ctx context.Context, clock Clock, d time.Duration) error {
 			return nil
 		case <-ctx.Done():
 			t.Stop()
-			return context.Cause(ctx)
+			return cause(ctx)
 		}
 	}
 	select {
 	case <-clock.After(d):
 		return nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return cause(ctx)
 	}
+}
+
+// ended reports whether ctx is done. It reads ctx.Done rather than ctx.Err:
+// the contexts of clockwork's WithTimeout (v0.5.0) block in Err until they
+// end, which would stall Retry before its first attempt.
+func ended(ctx context.Context) bool {
+	done := ctx.Done()
+	if done == nil { // context.Background and the like, which never end
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// cause is context.Cause(ctx) for a done ctx, never nil: a context type of
+// its own (clockwork's, say) can be done while Cause, which finds the
+// nearest standard ancestor, still reports nil.
+func cause(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return ctx.Err()
 }

@@ -6,8 +6,11 @@ replace github.com/backoff-go/backoff => ../
 
 require (
 	github.com/backoff-go/backoff v0.0.0-00010101000000-000000000000
+	github.com/benbjohnson/clock v1.3.5
 	github.com/hashicorp/go-retryablehttp v0.7.8
+	github.com/jonboulle/clockwork v0.5.0
 	github.com/openai/openai-go/v3 v3.98.0
+	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )

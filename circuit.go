@@ -1,0 +1,635 @@
+package backoff
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is the state of a [Breaker]. It is a plain value, safe for
+// concurrent use.
+type State int32
+
+const (
+	Closed   State = iota // calls go through, and their failures are counted
+	Open                  // calls are refused until OpenFor has passed
+	HalfOpen              // a few probe calls go through to test the service
+)
+
+// String returns "closed", "open" or "half-open".
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// BreakerSettings configures [NewBreaker]. A zero field means its default.
+// A negative field, or a FailureRatio outside [0, 1], makes NewBreaker panic.
+// NewBreaker copies the settings, so a BreakerSettings may be reused or
+// changed afterwards; the value itself is not safe for concurrent writes.
+type BreakerSettings struct {
+	// ConsecutiveFailures opens the breaker after this many failures in a
+	// row; default 5. A success ends the run; a neutral result (see
+	// IsFailure) neither ends nor extends it. math.MaxInt turns the rule off.
+	ConsecutiveFailures int
+
+	// FailureRatio also opens the breaker when failures/calls over the last
+	// Window reach it, once the Window holds at least MinCalls calls. It is
+	// checked when a failure is recorded (a breaker never opens on a
+	// success). 0 turns the rule off (the default), and then Allow and Done
+	// read no clock in the Closed state.
+	FailureRatio float64
+
+	// MinCalls is how many calls (successes and failures) the Window must
+	// hold before FailureRatio applies; default 20.
+	MinCalls int
+
+	// Window is the sliding window of the FailureRatio rule; default 10s.
+	// It is kept as 10 buckets of Window/10, so results leave it a bucket
+	// at a time.
+	Window time.Duration
+
+	// OpenFor is how long the breaker stays Open before it admits probes;
+	// default 30s. It is also how long a probe may run before its slot is
+	// given to another.
+	OpenFor time.Duration
+
+	// HalfOpenProbes is how many probes may run at once in HalfOpen, and
+	// how many successes in all close the breaker; default 1.
+	HalfOpenProbes int
+
+	// IsFailure tells whether a non-nil error that a call reported is a
+	// failure of the service. An error that is not a failure is neutral: it
+	// changes no count, and a probe's neutral result just frees its slot.
+	// nil means: a failure unless errors.Is(err, context.Canceled) or
+	// [Classify] says Permanent (a 400 or 401 from a healthy service is not
+	// the service failing). A nil error is always a success. It must be safe
+	// for concurrent use.
+	IsFailure func(err error) bool
+
+	// OnStateChange, if set, is told of every change of state, in the order
+	// the changes happened, one call at a time and never under the
+	// breaker's lock, so it may call back into the breaker. It runs on the
+	// goroutine that made the change, unless another change is being
+	// delivered at that moment: then the goroutine already delivering
+	// delivers this one too, after the one in hand.
+	OnStateChange func(from, to State)
+
+	// Clock is the source of time; nil means the real clock.
+	Clock Clock
+}
+
+// OpenError is the error of a call that a [Breaker] refused. It matches
+// [ErrCircuitOpen] with errors.Is. It is never changed after it is returned,
+// so it is safe for concurrent use.
+type OpenError struct {
+	RetryAfter time.Duration // how long until the breaker may admit a call
+}
+
+func (e *OpenError) Error() string {
+	return "backoff: circuit open, retry after " + e.RetryAfter.String()
+}
+
+// Is reports whether target is [ErrCircuitOpen].
+func (e *OpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// Breaker is a circuit breaker: it stops calls to a service that keeps
+// failing, and lets a few probes through after a while to see whether the
+// service is back.
+//
+// Closed, it admits every call and opens on either rule of
+// [BreakerSettings]: ConsecutiveFailures, or FailureRatio over a Window.
+// Open, it refuses every call with an [*OpenError] that says how long is
+// left. Once OpenFor has passed it is HalfOpen (State reports it at exactly
+// OpenFor): up to HalfOpenProbes probes run at once, HalfOpenProbes
+// successes in all close it, and any probe failure opens it again for a
+// fresh OpenFor.
+//
+// Each call takes a [Permit] from Allow and reports its result to the
+// permit's Done. A permit taken before a change of state counts for nothing
+// after it, so a slow call from before cannot sway the new state.
+//
+// Use [NewBreaker] to make one. A Breaker is safe for concurrent use by
+// multiple goroutines. In the Closed state, Allow and Done allocate nothing,
+// and with FailureRatio 0 they are a few atomic operations: no lock, no
+// clock. With a FailureRatio, Done reads the clock once, and the first result
+// of each Window/10 takes the lock to start a new bucket.
+type Breaker struct {
+	// word packs the state, its generation and the current run of
+	// consecutive failures, so that the Closed path is a few atomic
+	// operations: see wordOf.
+	word atomic.Uint64
+
+	threshold uint64 // ConsecutiveFailures
+	ratio     float64
+	minCalls  int64
+	width     int64 // of a window bucket, in ns
+	openFor   int64 // in ns
+	isFailure func(error) bool
+	onChange  func(from, to State)
+	clock     Clock
+	base      time.Time // time 0 of the breaker's time line (see now)
+
+	openUntil atomic.Int64 // while Open: when it ends, on the time line
+	buckets   []bucket     // the FailureRatio window; nil when the rule is off
+	slice     atomic.Int64 // a recent t/width, which spares most results a division
+
+	maxProbes int // HalfOpenProbes
+
+	mu         sync.Mutex // protects the fields below, and serializes changes of state and bucket turnover
+	probes     []probe    // the HalfOpen slots in use so far, up to maxProbes
+	successes  int        // probe successes in this HalfOpen
+	tickets    uint64     // probe tickets handed out so far
+	pending    []change   // changes not yet delivered to onChange
+	delivering bool       // a goroutine is delivering pending
+}
+
+// The layout of Breaker.word: the low 32 bits count consecutive failures
+// (saturating), the next 2 hold the State, the top 30 a generation that
+// changes with every change of state (and on Reset). A Permit keeps the top
+// 32 bits it saw, its tag: a result whose tag is no longer current is stale.
+const (
+	runMask    = 1<<32 - 1
+	stateShift = 32
+	genShift   = 34
+	genMask    = 1<<30 - 1
+	numBuckets = 10
+)
+
+func wordOf(gen uint64, s State) uint64 { return gen<<genShift | uint64(s)<<stateShift }
+func stateOf(w uint64) State            { return State(w >> stateShift & 3) }
+func tagOf(w uint64) uint32             { return uint32(w >> stateShift) }
+
+// bucket counts the results of one Window/10 slice of time.
+type bucket struct {
+	epoch    atomic.Int64 // which slice (time / width) it counts; -1: none
+	calls    atomic.Int64
+	failures atomic.Int64
+}
+
+// probe is a HalfOpen slot.
+type probe struct {
+	ticket uint64 // of the probe that holds it; 0: free
+	start  int64  // when it was taken, on the time line
+}
+
+type change struct{ from, to State }
+
+type outcome uint8
+
+const (
+	success outcome = iota
+	failure
+	neutral
+)
+
+// NewBreaker returns a Closed breaker with settings s. A negative field, or a
+// FailureRatio outside [0, 1] or NaN, panics.
+func NewBreaker(s BreakerSettings) *Breaker {
+	for _, f := range [...]struct {
+		name string
+		v    int64
+	}{
+		{"ConsecutiveFailures", int64(s.ConsecutiveFailures)},
+		{"MinCalls", int64(s.MinCalls)},
+		{"Window", int64(s.Window)},
+		{"OpenFor", int64(s.OpenFor)},
+		{"HalfOpenProbes", int64(s.HalfOpenProbes)},
+	} {
+		if f.v < 0 {
+			panic("backoff: NewBreaker: negative " + f.name + " " + strconv.FormatInt(f.v, 10))
+		}
+	}
+	if !(s.FailureRatio >= 0 && s.FailureRatio <= 1) {
+		panic("backoff: NewBreaker: FailureRatio " + strconv.FormatFloat(s.FailureRatio, 'g', -1, 64) + " is not in [0, 1]")
+	}
+	b := &Breaker{
+		threshold: uint64(orDefault(s.ConsecutiveFailures, 5)),
+		ratio:     s.FailureRatio,
+		minCalls:  int64(orDefault(s.MinCalls, 20)),
+		openFor:   int64(orDefault(s.OpenFor, 30*time.Second)),
+		isFailure: s.IsFailure,
+		onChange:  s.OnStateChange,
+		clock:     s.Clock,
+		maxProbes: orDefault(s.HalfOpenProbes, 1),
+	}
+	// Slots are made as probes need them, so that a huge HalfOpenProbes
+	// costs nothing up front; they are kept for the next HalfOpen.
+	b.probes = make([]probe, 0, min(b.maxProbes, 8))
+	if b.ratio > 0 {
+		b.width = max(int64(orDefault(s.Window, 10*time.Second))/numBuckets, 1)
+		b.buckets = make([]bucket, numBuckets)
+		for i := range b.buckets {
+			b.buckets[i].epoch.Store(-1)
+		}
+	}
+	if b.onChange != nil {
+		// Room for a few undelivered changes, so that changing state does
+		// not allocate.
+		b.pending = make([]change, 0, 4)
+	}
+	b.base = now(b.clock)
+	return b
+}
+
+// addSat is t+d for t, d ≥ 0, saturating at the largest int64.
+func addSat(t, d int64) int64 {
+	if t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// now is the time on the breaker's time line: nanoseconds since NewBreaker,
+// never negative. With the real clock it reads only the monotonic clock.
+func (b *Breaker) now() int64 {
+	if b.clock == nil {
+		return int64(nonNegative(time.Since(b.base)))
+	}
+	return int64(nonNegative(b.clock.Now().Sub(b.base)))
+}
+
+// Permit is the right to make one call, from [Breaker.Allow]. Report the
+// call's result to Done exactly once. Permit is a small value, to be copied
+// freely; the zero Permit's Done does nothing. A Permit is safe to hand to
+// another goroutine, and permits of one breaker may report concurrently, but
+// each one is for a single Done.
+type Permit struct {
+	b      *Breaker
+	ticket uint64 // a probe's ticket; 0 for a permit taken while Closed
+	tag    uint32 // the generation and state at Allow (see Breaker.word)
+	slot   int32  // a probe's slot
+}
+
+// Allow asks for a permit to make one call. It returns an [*OpenError]
+// (which errors.Is [ErrCircuitOpen]) when the breaker is Open, or HalfOpen
+// with every probe slot taken; RetryAfter is then the time until OpenFor
+// ends, or until the oldest probe's slot is given up.
+//
+// In the Closed state Allow takes no lock, allocates nothing and reads no
+// clock. A refusal allocates its *OpenError.
+func (b *Breaker) Allow() (Permit, error) {
+	if w := b.word.Load(); stateOf(w) == Closed {
+		return Permit{b: b, tag: tagOf(w)}, nil
+	}
+	return b.allowSlow()
+}
+
+func (b *Breaker) allowSlow() (Permit, error) {
+	if w := b.word.Load(); stateOf(w) == Open {
+		// Refuse without the lock while Open lasts.
+		if t, until := b.now(), b.openUntil.Load(); t < until {
+			return Permit{}, &OpenError{RetryAfter: time.Duration(until - t)}
+		}
+	}
+	b.mu.Lock()
+	p, wait, changed := b.allowLocked(b.now())
+	b.mu.Unlock()
+	if changed {
+		b.deliver()
+	}
+	if p.b == nil {
+		return Permit{}, &OpenError{RetryAfter: time.Duration(wait)}
+	}
+	return p, nil
+}
+
+// allowLocked admits a call at time t, or says how long until it might be
+// admitted. changed reports a change of state to deliver.
+func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
+	w := b.word.Load()
+	switch stateOf(w) {
+	case Closed:
+		return Permit{b: b, tag: tagOf(w)}, 0, false
+	case Open:
+		if until := b.openUntil.Load(); t < until {
+			return Permit{}, until - t, false
+		}
+		changed = b.setLocked(HalfOpen, t)
+		w = b.word.Load()
+	}
+	wait = math.MaxInt64
+	free := -1
+	for i := range b.probes {
+		s := &b.probes[i]
+		if s.ticket == 0 || t-s.start >= b.openFor {
+			// A free slot, or one whose probe has had OpenFor to report
+			// and did not: its late result will count for nothing.
+			free = i
+			break
+		}
+		wait = min(wait, s.start+b.openFor-t)
+	}
+	if free < 0 {
+		if len(b.probes) == b.maxProbes {
+			return Permit{}, wait, changed
+		}
+		free = len(b.probes)
+		b.probes = append(b.probes, probe{})
+	}
+	b.tickets++
+	b.probes[free] = probe{ticket: b.tickets, start: t}
+	return Permit{b: b, ticket: b.tickets, tag: tagOf(w), slot: int32(free)}, 0, changed
+}
+
+// Done reports the result of the permit's call: nil is a success; a non-nil
+// err is a failure or neutral, as [BreakerSettings].IsFailure says. A permit
+// taken before the breaker last changed state counts for nothing, and so
+// does a probe that reports after OpenFor.
+//
+// In the Closed state Done allocates nothing; with FailureRatio 0 it takes
+// no lock and reads no clock.
+func (p Permit) Done(err error) {
+	b := p.b
+	if b == nil {
+		return
+	}
+	if err == nil && p.ticket == 0 && b.buckets == nil && b.word.Load() == uint64(p.tag)<<stateShift {
+		// Closed, same generation, no run of failures to end, no window
+		// to count in: nothing to do. This is the common case.
+		return
+	}
+	b.record(p, b.outcomeOf(err))
+}
+
+// fail records a failure whatever the error would say: Retry's verdict on
+// an attempt that panicked or ran out its own timeout.
+func (p Permit) fail() {
+	if p.b != nil {
+		p.b.record(p, failure)
+	}
+}
+
+func (b *Breaker) outcomeOf(err error) outcome {
+	switch {
+	case err == nil:
+		return success
+	case b.isFailure != nil:
+		if b.isFailure(err) {
+			return failure
+		}
+		return neutral
+	case errors.Is(err, context.Canceled) || Classify(err) >= Permanent:
+		return neutral
+	}
+	return failure
+}
+
+func (b *Breaker) record(p Permit, o outcome) {
+	if p.ticket != 0 {
+		b.probeDone(p, o)
+		return
+	}
+	if o == neutral {
+		return
+	}
+	var run uint64
+	for {
+		w := b.word.Load()
+		if tagOf(w) != p.tag {
+			return // stale
+		}
+		run = 0
+		if o == failure {
+			run = min(w&runMask+1, runMask)
+		} else if w&runMask == 0 {
+			break
+		}
+		if b.word.CompareAndSwap(w, w&^runMask|run) {
+			break
+		}
+	}
+	trip := o == failure && run >= b.threshold
+	if b.buckets != nil {
+		t := b.now()
+		b.count(t, o == failure)
+		trip = trip || o == failure && b.ratioReached(t)
+	}
+	if trip {
+		b.trip(p.tag)
+	}
+}
+
+// sliceOf returns t/width: most often the slice of the result before.
+func (b *Breaker) sliceOf(t int64) int64 {
+	i := b.slice.Load()
+	if d := t - i*b.width; d >= 0 && d < b.width {
+		return i
+	}
+	i = t / b.width
+	b.slice.Store(i)
+	return i
+}
+
+// count adds a result at time t to the window.
+func (b *Breaker) count(t int64, failed bool) {
+	i := b.sliceOf(t)
+	k := &b.buckets[i%numBuckets]
+	if k.epoch.Load() != i {
+		b.mu.Lock()
+		if e := k.epoch.Load(); e < i {
+			k.calls.Store(0)
+			k.failures.Store(0)
+			k.epoch.Store(i)
+		}
+		ok := k.epoch.Load() == i
+		b.mu.Unlock()
+		if !ok {
+			return // t is a full window old: it no longer counts
+		}
+	}
+	// A result whose goroutine stalled between the check above and the
+	// additions below, while the bucket turned over, lands in the newer
+	// slice; that is rare and harmless, and the price of taking no lock.
+	k.calls.Add(1)
+	if failed {
+		k.failures.Add(1)
+	}
+}
+
+// ratioReached reports whether the window at time t holds MinCalls calls
+// and the failure ratio has reached FailureRatio.
+func (b *Breaker) ratioReached(t int64) bool {
+	i := b.sliceOf(t)
+	var calls, failures int64
+	for k := range b.buckets {
+		if e := b.buckets[k].epoch.Load(); e > i-numBuckets && e <= i {
+			calls += b.buckets[k].calls.Load()
+			failures += b.buckets[k].failures.Load()
+		}
+	}
+	return calls >= b.minCalls && float64(failures) >= b.ratio*float64(calls)
+}
+
+// trip opens the breaker if it is still in the state and generation of tag.
+func (b *Breaker) trip(tag uint32) {
+	b.mu.Lock()
+	changed := false
+	if tagOf(b.word.Load()) == tag {
+		changed = b.setLocked(Open, b.now())
+	}
+	b.mu.Unlock()
+	if changed {
+		b.deliver()
+	}
+}
+
+func (b *Breaker) probeDone(p Permit, o outcome) {
+	b.mu.Lock()
+	t := b.now()
+	changed := false
+	// The tag check comes first: a stale permit's slot may be gone.
+	if tagOf(b.word.Load()) == p.tag && b.probes[p.slot].ticket == p.ticket && t-b.probes[p.slot].start < b.openFor {
+		b.probes[p.slot].ticket = 0
+		switch o {
+		case success:
+			b.successes++
+			if b.successes >= b.maxProbes {
+				changed = b.setLocked(Closed, t)
+			}
+		case failure:
+			changed = b.setLocked(Open, t)
+		}
+	}
+	b.mu.Unlock()
+	if changed {
+		b.deliver()
+	}
+}
+
+// setLocked moves the breaker to state to at time t, in a new generation,
+// and queues the change for OnStateChange. It reports whether there is a
+// change to deliver. b.mu must be held.
+func (b *Breaker) setLocked(to State, t int64) bool {
+	w := b.word.Load()
+	switch to {
+	case Open:
+		b.openUntil.Store(addSat(t, b.openFor))
+	case HalfOpen:
+		b.probes = b.probes[:0]
+		b.successes = 0
+	case Closed:
+		for i := range b.buckets {
+			b.buckets[i].epoch.Store(-1)
+		}
+	}
+	// Storing rather than swapping is safe: every other writer of word
+	// only changes the run of failures, and only for the generation that
+	// this store ends.
+	b.word.Store(wordOf((w>>genShift+1)&genMask, to))
+	from := stateOf(w)
+	if b.onChange == nil || from == to {
+		return false
+	}
+	b.pending = append(b.pending, change{from, to})
+	return true
+}
+
+// deliver calls OnStateChange with the pending changes, in order, outside
+// the lock. Only one goroutine delivers at a time, so calls never overlap or
+// reorder; a change queued meanwhile (by the callback itself, say) is
+// delivered by the goroutine already at it.
+func (b *Breaker) deliver() {
+	b.mu.Lock()
+	if b.delivering {
+		b.mu.Unlock()
+		return
+	}
+	b.delivering = true
+	for len(b.pending) > 0 {
+		c := b.pending[0]
+		b.pending = append(b.pending[:0], b.pending[1:]...)
+		b.mu.Unlock()
+		b.notify(c)
+		b.mu.Lock()
+	}
+	b.delivering = false
+	b.mu.Unlock()
+}
+
+// notify calls OnStateChange with c. If the callback panics, the panic goes
+// on up, and the changes still pending are delivered by the next goroutine
+// that makes one.
+func (b *Breaker) notify(c change) {
+	returned := false
+	defer func() {
+		if !returned {
+			b.mu.Lock()
+			b.delivering = false
+			b.mu.Unlock()
+		}
+	}()
+	b.onChange(c.from, c.to)
+	returned = true
+}
+
+// State returns the breaker's state. An Open breaker whose OpenFor has
+// passed is HalfOpen from that moment: State makes the change (and tells
+// OnStateChange) if no call has yet.
+func (b *Breaker) State() State {
+	w := b.word.Load()
+	if stateOf(w) != Open {
+		return stateOf(w)
+	}
+	t := b.now()
+	if t < b.openUntil.Load() {
+		return Open
+	}
+	b.mu.Lock()
+	changed := false
+	if stateOf(b.word.Load()) == Open && t >= b.openUntil.Load() {
+		changed = b.setLocked(HalfOpen, t)
+	}
+	s := stateOf(b.word.Load())
+	b.mu.Unlock()
+	if changed {
+		b.deliver()
+	}
+	return s
+}
+
+// Trip opens the breaker now, for OpenFor, whatever its state; if it is
+// already Open, OpenFor starts again. Permits taken before count for
+// nothing.
+func (b *Breaker) Trip() {
+	b.mu.Lock()
+	t := b.now()
+	changed := false
+	if stateOf(b.word.Load()) == Open {
+		b.openUntil.Store(addSat(t, b.openFor))
+	} else {
+		changed = b.setLocked(Open, t)
+	}
+	b.mu.Unlock()
+	if changed {
+		b.deliver()
+	}
+}
+
+// Reset closes the breaker and forgets every count, whatever its state.
+// Permits taken before count for nothing.
+func (b *Breaker) Reset() {
+	b.mu.Lock()
+	changed := b.setLocked(Closed, b.now())
+	b.mu.Unlock()
+	if changed {
+		b.deliver()
+	}
+}
