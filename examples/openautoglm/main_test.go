@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,4 +273,40 @@ func TestPercentile(t *testing.T) {
 			assert.Equal(t, tt.want, percentile(tt.sorted, tt.p))
 		})
 	}
+}
+
+// TestRunInterrupted cancels the run's context once each worker's first
+// request has had a 429 that asks for an hour: the requests end at once as
+// interrupted, and the rest never start.
+func TestRunInterrupted(t *testing.T) {
+	glm, err := glmserver.New(glmserver.Config{Faults: glmserver.Faults{
+		RateLimit: 1, RetryAfter: time.Hour, RetryAfterForm: glmserver.RetryAfterMillis,
+	}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		glm.ServeHTTP(w, r)
+		if seen.Add(1) == 4 {
+			cancel()
+		}
+	}))
+	defer srv.Close()
+	defer glm.Close()
+
+	cfg := defaultConfig()
+	cfg.BaseURL = srv.URL + "/v1"
+	cfg.Requests = 40
+	cfg.Workers = 4
+	cfg.Rate = 0
+	cfg.Timeout = 2 * time.Hour
+	var stdout bytes.Buffer
+	s, err := run(ctx, cfg, &stdout, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 40, s.Requests+s.NotStarted)
+	assert.GreaterOrEqual(t, s.Requests, 4)
+	assert.Zero(t, s.Successes)
+	assert.Equal(t, map[string]int{"interrupted": s.Requests}, s.Failures)
+	assert.Contains(t, stdout.String(), "not started")
 }

@@ -219,7 +219,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 					return
 				}
 				if cfg.Rate > 0 && !sleepUntil(ctx, began.Add(time.Duration(float64(i)/cfg.Rate*float64(time.Second)))) ||
-					time.Now().After(stopStarting) {
+					ctx.Err() != nil || time.Now().After(stopStarting) {
 					done.Add(1) // results[i] stays zero: not started
 					continue
 				}
@@ -396,6 +396,9 @@ func ask(ctx context.Context, client *http.Client, cfg config, base string, i in
 		return ""
 	}()
 	r.ok = r.reason == ""
+	if !r.ok && ctx.Err() != nil {
+		r.reason = "interrupted" // whatever the attempt in flight ran into
+	}
 	r.latency = time.Since(start)
 	r.attempts = attempts.Load()
 	return r
