@@ -102,18 +102,6 @@ type stateChange struct {
 	From, To backoff.State
 }
 
-func stateName(s backoff.State) string {
-	switch s {
-	case backoff.Closed:
-		return "closed"
-	case backoff.Open:
-		return "open"
-	case backoff.HalfOpen:
-		return "half-open"
-	}
-	return fmt.Sprintf("state(%d)", int(s))
-}
-
 // attemptsKey is the context key under which a request carries its attempt
 // counter, which countingTransport increments for each attempt.
 type attemptsKey struct{}
@@ -181,9 +169,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 			mu.Unlock()
 		},
 	})
+	// Production's policy, with a breaker and a budget of the demo's own in
+	// place of the preset's: the same default settings, except that the
+	// breaker reports its changes, and opens for -open-for rather than
+	// Production's 30s, which would outlast the run.
 	opts := []backoff.Option{
 		backoff.Production(),
-		// Production's own breaker and budget, but ones the demo can watch.
 		backoff.WithBreaker(breaker),
 		backoff.WithBudget(backoff.NewBudget(backoff.BudgetSettings{Ratio: budgetRatio, Burst: budgetBurst})),
 	}
@@ -237,7 +228,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 		progress := func() {
 			fmt.Fprintf(stderr, "\r  %d/%d done  %d ok  %d failed  %d attempts  breaker %-9s  %5.1fs ",
 				done.Load(), cfg.Requests, okCount.Load(), done.Load()-okCount.Load(),
-				counting.attempts.Load(), stateName(breaker.State()), time.Since(began).Seconds())
+				counting.attempts.Load(), breaker.State(), time.Since(began).Seconds())
 		}
 		finished := make(chan struct{})
 		ticked := make(chan struct{})
@@ -552,7 +543,7 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 		if i == 0 {
 			sep = ": "
 		}
-		fmt.Fprintf(w, "%s%s→%s at %.2fs", sep, stateName(c.From), stateName(c.To), c.At.Seconds())
+		fmt.Fprintf(w, "%s%s→%s at %.2fs", sep, c.From, c.To, c.At.Seconds())
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  latency        p50 %s  p99 %s\n", round(s.P50), round(s.P99))
