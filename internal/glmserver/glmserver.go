@@ -27,7 +27,7 @@ import (
 const Path = "/v1/chat/completions"
 
 // Fault is what the server does to one request instead of, or before,
-// answering it.
+// answering it. Like any integer, it is safe for concurrent use.
 type Fault uint8
 
 const (
@@ -49,7 +49,8 @@ func (f Fault) String() string {
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
 
-// RetryAfterForm is how a 429 or 503 says how long to wait.
+// RetryAfterForm is how a 429 or 503 says how long to wait. Like any
+// integer, it is safe for concurrent use.
 type RetryAfterForm uint8
 
 const (
@@ -62,7 +63,8 @@ const (
 
 // Faults are the rates, each in [0,1] and adding up to at most 1, at which
 // the server injects each fault; the rest of the requests are answered
-// normally. The zero Faults injects none.
+// normally. The zero Faults injects none. A Faults is a plain value, safe
+// to read concurrently; New copies it.
 type Faults struct {
 	RateLimit    float64 // 429 Too Many Requests
 	Unavailable  float64 // 503 Service Unavailable
@@ -106,7 +108,8 @@ func (f Faults) Validate() error {
 }
 
 // Config configures a [Server]. The zero Config is a server without faults
-// and without an API key, seeded with 0.
+// and without an API key, seeded with 0. New copies the Config, Script
+// included, so it may be changed or reused afterwards.
 type Config struct {
 	Faults Faults
 	// Script is the fault of each of the first len(Script) valid requests, in
@@ -123,7 +126,7 @@ type Config struct {
 // Stats counts the requests that the server has seen, by outcome. Requests
 // is the sum of Unauthorized, BadRequests, OK, RateLimited, Unavailable,
 // ServerErrors, Resets, MidBodyResets and Aborted; Streams and Slow count
-// some of those requests again.
+// some of those requests again. A Stats is a snapshot, a plain value.
 type Stats struct {
 	Requests      int64 // every request to the server
 	Unauthorized  int64 // 401: missing or wrong API key
