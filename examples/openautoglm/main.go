@@ -1,0 +1,121 @@
+// Command openautoglm sends chat-completion requests, some of them streamed,
+// from concurrent workers through backoff's retrying HTTP transport with the
+// Production preset, and prints what the retries cost and bought.
+//
+// With no flags it starts an embedded OpenAI-compatible server on 127.0.0.1
+// that injects faults (429 with Retry-After, 503, 500, connection resets,
+// slow first bytes), so it runs offline in a few seconds:
+//
+//	go run ./examples/openautoglm
+//
+// With -base-url (or OPENAI_BASE_URL) it talks to a real OpenAI-compatible
+// server instead, with -api-key (or OPENAI_API_KEY):
+//
+//	go run ./examples/openautoglm -base-url https://host/v1 -requests 20
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/backoff-go/backoff/internal/glmserver"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "openautoglm:", err)
+		os.Exit(2)
+	}
+	if !cfg.Progress {
+		cfg.Progress = isTerminal(os.Stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if _, err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "openautoglm:", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads the command line; getenv supplies OPENAI_BASE_URL and
+// OPENAI_API_KEY, which the flags override.
+func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("openautoglm", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&cfg.BaseURL, "base-url", getenv("OPENAI_BASE_URL"), "OpenAI-compatible API base, e.g. https://host/v1 (env OPENAI_BASE_URL); empty: the embedded fault-injecting server")
+	fs.StringVar(&cfg.APIKey, "api-key", getenv("OPENAI_API_KEY"), "API key sent as a bearer token (env OPENAI_API_KEY)")
+	fs.StringVar(&cfg.Model, "model", cfg.Model, "model name")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent workers")
+	fs.IntVar(&cfg.Requests, "requests", cfg.Requests, "requests to send")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests started per second, spread evenly; 0: as fast as the workers go")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "start no request after this long")
+	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "deadline of one request, its retries included")
+	fs.DurationVar(&cfg.AttemptTimeout, "attempt-timeout", cfg.AttemptTimeout, "deadline of one attempt's response headers; 0: none")
+	fs.Float64Var(&cfg.StreamShare, "stream", cfg.StreamShare, "share of the requests that are streamed, in [0,1]")
+	fs.DurationVar(&cfg.OpenFor, "open-for", cfg.OpenFor, "how long the circuit breaker stays open before it probes")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the embedded server's fault sequence")
+	fs.BoolVar(&cfg.Progress, "progress", false, "show the live progress line on stderr even when it is not a terminal")
+	f := &cfg.Faults
+	fs.Float64Var(&f.RateLimit, "429", f.RateLimit, "embedded server: share of 429 Too Many Requests")
+	fs.Float64Var(&f.Unavailable, "503", f.Unavailable, "embedded server: share of 503 Service Unavailable")
+	fs.Float64Var(&f.ServerError, "500", f.ServerError, "embedded server: share of 500 Internal Server Error")
+	fs.Float64Var(&f.Reset, "reset", f.Reset, "embedded server: share of connections reset before the headers")
+	fs.Float64Var(&f.ResetMidBody, "reset-mid-body", f.ResetMidBody, "embedded server: share of connections closed in the middle of the body")
+	fs.Float64Var(&f.Slow, "slow", f.Slow, "embedded server: share of slow first bytes")
+	fs.DurationVar(&f.SlowDelay, "slow-delay", f.SlowDelay, "embedded server: delay of a slow first byte")
+	fs.DurationVar(&f.RetryAfter, "retry-after", f.RetryAfter, "embedded server: wait asked for by 429 and 503 (retry-after-ms, and Retry-After rounded up to seconds)")
+	noFaults := fs.Bool("no-faults", false, "embedded server: inject no faults")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *noFaults {
+		cfg.Faults = glmserver.Faults{}
+	}
+	return cfg, cfg.validate()
+}
+
+// isTerminal reports whether f is a character device, as a terminal is; a
+// pipe or a file is not, and gets no progress line.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func defaultConfig() config {
+	return config{
+		Model:          "autoglm-phone-9b",
+		Workers:        16,
+		Requests:       400,
+		Rate:           200,
+		Duration:       30 * time.Second,
+		Timeout:        10 * time.Second,
+		AttemptTimeout: time.Second,
+		StreamShare:    0.3,
+		OpenFor:        300 * time.Millisecond, // Production's is 30s: too long to watch in a demo of seconds
+		Seed:           1,
+		Faults: glmserver.Faults{
+			RateLimit:    0.06,
+			Unavailable:  0.03,
+			ServerError:  0.03,
+			Reset:        0.02,
+			ResetMidBody: 0.02,
+			Slow:         0.02,
+			SlowDelay:    1500 * time.Millisecond,
+			RetryAfter:   300 * time.Millisecond,
+		},
+	}
+}
