@@ -112,6 +112,11 @@ func Classify(err error) Class {
 	}
 	var f facts
 	f.scan(err)
+	return f.class()
+}
+
+// class applies Classify's rules, in order, to the facts of an error.
+func (f *facts) class() Class {
 	switch {
 	case f.mark != nil:
 		return f.mark.class
@@ -136,17 +141,29 @@ func Classify(err error) Class {
 	return Transient
 }
 
+// serverDelay is what the package-level serverDelay finds, from the facts.
+func (f *facts) serverDelay() time.Duration {
+	if f.delay > 0 {
+		return f.delay
+	}
+	if f.status != nil {
+		return nonNegative(f.status.RetryAfter)
+	}
+	return 0
+}
+
 // facts is what Classify needs to know of an error tree, gathered in one
 // walk: Classify runs on every failed attempt, and a walk per rule (with
 // errors.Is and errors.As, whose pointer targets would also move to the
 // heap) cost several times as much.
 type facts struct {
-	mark         *marked      // the outermost mark
-	status       *StatusError // the outermost status
-	canceled     bool         // context.Canceled, as errors.Is sees it
-	deadline     bool         // context.DeadlineExceeded, as errors.Is sees it
-	timeout      bool         // an error whose Timeout method reports true
-	permanentNet bool         // a network failure that no retry can fix
+	mark         *marked       // the outermost mark
+	delay        time.Duration // the outermost RetryAfter mark's wait
+	status       *StatusError  // the outermost status
+	canceled     bool          // context.Canceled, as errors.Is sees it
+	deadline     bool          // context.DeadlineExceeded, as errors.Is sees it
+	timeout      bool          // an error whose Timeout method reports true
+	permanentNet bool          // a network failure that no retry can fix
 }
 
 // scan walks err's tree in the order errors.Is does (depth first, the
@@ -157,6 +174,9 @@ func (f *facts) scan(err error) {
 		case *marked:
 			if f.mark == nil {
 				f.mark = e
+			}
+			if f.delay == 0 {
+				f.delay = e.after
 			}
 		case *StatusError:
 			if f.status == nil {

@@ -144,6 +144,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	timeout, clock := c.attemptTimeout, c.clock
 	c.attemptTimeout = 0
 	userClassifier, userNotify := c.classifier, c.notify
+	if userClassifier == nil {
+		userClassifier = Classify
+	}
 	c.classifier, c.notify = classifyAttempt, notifyAttempt
 	if hasBody && req.GetBody == nil {
 		c.maxAttempts = 1

@@ -109,18 +109,19 @@ type config struct {
 	maxAttempts    int
 	maxElapsed     time.Duration
 	attemptTimeout time.Duration
-	classifier     Classifier
+	classifier     Classifier // nil: Classify, whose walk also finds the server's delay
 	clock          Clock
 	notify         func(Attempt, time.Duration)
 	breaker        *Breaker
 	budget         *Budget
+	bare           bool // isBare, noted when the config is resolved
 }
 
 // defaultStrategy is the strategy when no WithStrategy is given.
 var defaultStrategy Strategy = fullJitter{Exponential{Initial: 200 * time.Millisecond, Multiplier: 2, Max: 30 * time.Second}}
 
 // defaults is the config without options; Retry only reads it.
-var defaults = config{strategy: defaultStrategy, maxAttempts: 4, classifier: Classify}
+var defaults = config{strategy: defaultStrategy, maxAttempts: 4, bare: true}
 
 func (c *config) apply(opts []Option) {
 	for i := range opts {
@@ -137,10 +138,7 @@ func (c *config) apply(opts []Option) {
 		case optAttemptTimeout:
 			c.attemptTimeout = time.Duration(o.n)
 		case optClassifier:
-			c.classifier = Classify
-			if f, _ := o.val.(Classifier); f != nil {
-				c.classifier = f
-			}
+			c.classifier, _ = o.val.(Classifier)
 		case optClock:
 			c.clock = o.clock
 		case optNotify:
@@ -243,21 +241,20 @@ func WithBudget(b *Budget) Option {
 // A bundle built once and passed first to every call is also the cheapest
 // way to configure Retry: it is resolved when it is built, not on each call.
 func Options(opts ...Option) Option {
-	full := defaults
-	full.apply(opts)
+	full := newConfig(opts)
 	return Option{kind: optBundle, bundle: slices.Clone(opts), full: &full}
 }
 
 // newConfig resolves opts over the defaults. A bundle in first place brings
 // its resolved config, so that only the options after it are applied.
 func newConfig(opts []Option) config {
-	if len(opts) > 0 && opts[0].full != nil {
-		c := *opts[0].full
-		c.apply(opts[1:])
-		return c
-	}
 	c := defaults
+	if len(opts) > 0 && opts[0].full != nil {
+		c = *opts[0].full
+		opts = opts[1:]
+	}
 	c.apply(opts)
+	c.bare = c.isBare()
 	return c
 }
 
@@ -292,18 +289,14 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 	if op == nil {
 		panic("backoff: Retry: nil op")
 	}
-	// retry only reads its config: no options, or one bundle resolved when
-	// it was built, cost no copy.
-	var local config
 	c := &defaults
-	switch {
-	case len(opts) == 1 && opts[0].full != nil:
-		c = opts[0].full
-	case len(opts) > 0:
-		local = newConfig(opts)
-		c = &local
+	if len(opts) > 0 {
+		if len(opts) > 1 || opts[0].full == nil {
+			return retryOpts(ctx, op, opts)
+		}
+		c = opts[0].full // one bundle, resolved when it was built
 	}
-	if c.bare() {
+	if c.bare {
 		// Nothing has to happen around the first attempt: make it here, so
 		// that a success costs little more than the call of op.
 		if done := ctx.Done(); done == nil || !closed(done) {
@@ -317,9 +310,16 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 	return retry(ctx, op, c, nil)
 }
 
-// bare reports whether the first attempt needs nothing around it: no
+// retryOpts is Retry with options that are resolved on each call. It is a
+// function of its own so that Retry's frame stays small.
+func retryOpts[T any](ctx context.Context, op func(context.Context) (T, error), opts []Option) (T, error) {
+	c := newConfig(opts)
+	return retry(ctx, op, &c, nil)
+}
+
+// isBare reports whether the first attempt needs nothing around it: no
 // breaker, budget, observer, attempt timeout or elapsed-time limit.
-func (c *config) bare() bool {
+func (c *config) isBare() bool {
 	return c.breaker == nil && c.budget == nil && c.observer == nil &&
 		c.attemptTimeout == 0 && c.maxElapsed == 0
 }
@@ -352,6 +352,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	}
 	var prev time.Duration // the wait before the attempt that just ran
 	var last error         // the error of the attempt that just ran
+	var timer *time.Timer  // of the real clock, made by the first wait, reset by the others
 	for n := 1; ; n++ {
 		var permit Permit
 		if c.breaker != nil {
@@ -394,7 +395,15 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			return zero, &Error{Attempts: n, Err: err, Reason: cause(ctx)}
 		}
 
-		class := c.classifier(err)
+		var class Class
+		var delay time.Duration // the least wait the server asked for
+		if c.classifier == nil {
+			var f facts
+			f.scan(err)
+			class, delay = f.class(), f.serverDelay()
+		} else {
+			class, delay = c.classifier(err), serverDelay(err)
+		}
 		if timedOut && class >= Permanent {
 			class = Transient
 		}
@@ -409,7 +418,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if !ok {
 			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
 		}
-		wait = max(wait, serverDelay(err), 0)
+		wait = max(wait, delay, 0)
 
 		if c.maxElapsed > 0 || hasDeadline(ctx) {
 			t := now(c.clock)
@@ -427,7 +436,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if c.notify != nil {
 			c.notify(a, wait)
 		}
-		if err := sleep(ctx, c.clock, wait); err != nil {
+		if err := sleep(ctx, c.clock, wait, &timer); err != nil {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
 		}
 		if done != nil && closed(done) {
@@ -523,18 +532,24 @@ func attemptContext(ctx context.Context, clock Clock, d time.Duration) (context.
 }
 
 // sleep waits d on clock (nil: the real clock), or until ctx ends, and then
-// returns context.Cause(ctx). A wait of 0 starts no timer.
-func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+// returns context.Cause(ctx). A wait of 0 starts no timer. On the real clock
+// *t holds one timer for all the waits of a call, made by the first: since
+// Go 1.23 a stopped or fired timer can be reset with no stale tick to drain.
+func sleep(ctx context.Context, clock Clock, d time.Duration, t **time.Timer) error {
 	if d <= 0 {
 		return nil
 	}
 	if clock == nil {
-		t := time.NewTimer(d)
+		if *t == nil {
+			*t = time.NewTimer(d)
+		} else {
+			(*t).Reset(d)
+		}
 		select {
-		case <-t.C:
+		case <-(*t).C:
 			return nil
 		case <-ctx.Done():
-			t.Stop()
+			(*t).Stop()
 			return cause(ctx)
 		}
 	}
