@@ -608,3 +608,26 @@ func TestRetrySuccessAllocatesNothing(t *testing.T) {
 		"fail twice with zero waits, then succeed")
 	assert.Equal(t, 303, n, "AllocsPerRun makes one warm-up run")
 }
+
+func TestRetryCancelDuringALaterWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		op, calls := script(io.EOF, io.EOF, io.EOF)
+		start := time.Now()
+		done := make(chan error)
+		go func() {
+			_, err := backoff.Retry(ctx, op, backoff.WithStrategy(backoff.Linear{Initial: time.Second, Step: time.Hour}))
+			done <- err
+		}()
+		// The first wait (1s) ends, the second attempt fails, and the
+		// second wait (1h1s) is cut short 10 minutes in.
+		time.Sleep(time.Second + 10*time.Minute)
+		synctest.Wait()
+		cancel()
+		err := <-done
+		assert.Equal(t, time.Second+10*time.Minute, time.Since(start))
+		requireRetryError(t, err, 2, io.EOF, context.Canceled)
+		assert.Equal(t, 2, *calls)
+	})
+}
