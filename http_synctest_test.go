@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/backoff-go/backoff"
+	"github.com/backoff-go/backoff/internal/pipenet"
 )
 
 // The tests here need time to pass, so they run in synctest bubbles, with a
@@ -25,57 +25,17 @@ import (
 // (net.Pipe), whose blocking synctest understands; loopback sockets are not
 // durably blocking, so the fake clock would not move while they wait.
 
-// pipeListener is a net.Listener whose connections come from its dial.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
-
 // pipeServer serves h over in-memory connections until the returned stop
 // is called; c is a Base that reaches it, for any URL.
 func pipeServer(h http.HandlerFunc) (c *counting, stop func()) {
-	l := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	l := pipenet.Listen("pipe")
 	srv := &http.Server{Handler: h}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		srv.Serve(l)
 	}()
-	base := &http.Transport{DialContext: l.dial}
+	base := &http.Transport{DialContext: l.Dial}
 	return &counting{base: base}, func() {
 		base.CloseIdleConnections()
 		srv.Close()

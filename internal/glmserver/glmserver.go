@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/backoff-go/backoff/internal/pipenet"
 )
 
 // Path is where the server answers chat completions.
@@ -232,7 +234,7 @@ func StartPipe(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.serve(&pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}, "http://glmserver.pipe")
+	s.serve(pipenet.Listen("glmserver.pipe"), "http://glmserver.pipe")
 	return s, nil
 }
 
@@ -252,57 +254,13 @@ func (s *Server) DialContext(ctx context.Context, _, _ string) (net.Conn, error)
 	switch ln := s.ln.(type) {
 	case nil:
 		return nil, errors.New("glmserver: DialContext on a Server made by New")
-	case *pipeListener:
-		return ln.dial(ctx)
+	case *pipenet.Listener:
+		return ln.Dial(ctx, "", "")
 	default:
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ln.Addr().String())
 	}
 }
-
-// pipeListener hands the server ends of net.Pipe connections to Serve.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (l *pipeListener) dial(ctx context.Context) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.closed:
-	case <-ctx.Done():
-	}
-	client.Close()
-	server.Close()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return nil, net.ErrClosed
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "glmserver.pipe" }
 
 // Close ends the delays and streams in progress, stops the listener made by
 // Start or StartPipe and closes its connections, and waits until every ServeHTTP call has
