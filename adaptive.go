@@ -33,6 +33,7 @@ const (
 // other's default would put Min above Max, the default gives way: an unset
 // Min is lowered to Max, an unset Max raised to Min. Initial is clamped into
 // [Min, Max].
+// AdaptiveSettings is a plain value, read once by NewAdaptive.
 type AdaptiveSettings struct {
 	Min, Max      time.Duration // bounds of the learned base wait; defaults 10ms and 5s
 	Initial       time.Duration // the base wait to start from; default 100ms

@@ -12,6 +12,7 @@ import (
 )
 
 // Class says what retrying can do about an error.
+// A Class is a plain value, safe to share between goroutines.
 type Class uint8
 
 const (
@@ -73,6 +74,7 @@ func RetryAfter(d time.Duration, err error) error {
 // reports it to the classifier. RetryAfter is the wait the server asked for
 // (from [ParseRetryAfter]); [Retry] waits at least that long before the next
 // attempt.
+// A StatusError is not changed once made, so it is safe for concurrent use.
 type StatusError struct {
 	Code       int
 	RetryAfter time.Duration

@@ -27,6 +27,7 @@ var (
 // When a [Breaker] refused an attempt, Reason is its [*OpenError], which
 // errors.Is [ErrCircuitOpen] and tells how long the breaker stays open;
 // Attempts counts the attempts actually made, and Err is nil if none was.
+// An Error is not changed once Retry returns it, so it is safe for concurrent use.
 type Error struct {
 	Attempts int   // attempts made
 	Err      error // the last attempt's error; nil if none ran
@@ -75,6 +76,8 @@ func (e *Error) Unwrap() []error {
 // Options are plain values rather than closures over a config: a closure
 // would make the config escape to the heap on every call, and the success
 // path of Retry allocates nothing, even with options built inline.
+// An Option is an immutable value, safe for concurrent use and for reuse
+// across any number of calls.
 type Option struct {
 	kind     optionKind
 	n        int64    // a count or a duration

@@ -4,6 +4,7 @@ import "time"
 
 // Attempt is what a [Strategy] sees when [Retry] plans the next wait.
 // It describes one call's progress; the strategy itself keeps no per-call state.
+// An Attempt is a plain value, safe to share between goroutines.
 type Attempt struct {
 	Number int           // attempts that have failed so far: 1 when planning the first retry
 	Err    error         // what the last attempt returned
@@ -33,11 +34,14 @@ func (f StrategyFunc) Delay(a Attempt) (time.Duration, bool) { return f(a) }
 // Observer is implemented by strategies that learn from outcomes, such as
 // [Adaptive]. [Retry] tells an Observer strategy the outcome of every attempt,
 // successes included.
+// An Observer is told outcomes from many calls at once, so it must be safe
+// for concurrent use by multiple goroutines.
 type Observer interface {
 	Observe(o Outcome)
 }
 
 // Outcome is the result of one attempt, as reported to an [Observer].
+// An Outcome is a plain value, safe to share between goroutines.
 type Outcome struct {
 	Err     error         // nil for a success
 	Latency time.Duration // how long the attempt took
