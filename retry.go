@@ -278,7 +278,8 @@ func newConfig(opts []Option) config {
 //   - context.Cause(ctx) when the context ends: a context that is already done
 //     runs no attempt, and cancelling during a wait returns at once.
 //
-// op gets a context derived from ctx. A panic in op is not recovered: it
+// op gets ctx itself, or with WithAttemptTimeout a context derived from it.
+// A panic in op is not recovered: it
 // propagates to Retry's caller, after the breaker, if any, has recorded a
 // failure. A strategy that implements [Observer] is told the outcome of
 // every attempt. Without options Retry makes up to 4 attempts with
