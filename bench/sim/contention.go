@@ -164,36 +164,46 @@ func ContentionSweep(ctx context.Context, clients []int, strategies []NamedStrat
 			return nil, fmt.Errorf("sim: client counts must be positive, not %d", c)
 		}
 	}
+	rows := make([]ContentionRow, len(clients)*len(strategies))
+	err := parallel(ctx, len(rows), workers, func(i int) {
+		c, s := clients[i/len(strategies)], strategies[i%len(strategies)]
+		rows[i] = contentionCell(c, s, runs, seed)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// parallel calls job(i) for every i in [0, n) on up to workers goroutines
+// (≤ 0: GOMAXPROCS), and returns once every started job has ended. If ctx
+// ends first, no further job starts and it returns ctx's error.
+func parallel(ctx context.Context, n, workers int, job func(i int)) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	rows := make([]ContentionRow, len(clients)*len(strategies))
-	cells := make(chan int)
+	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for i := range cells {
-				c, s := clients[i/len(strategies)], strategies[i%len(strategies)]
-				rows[i] = contentionCell(c, s, runs, seed)
+			for i := range jobs {
+				job(i)
 			}
 		})
 	}
 	var err error
 feed:
-	for i := range rows {
+	for i := range n {
 		select {
-		case cells <- i:
+		case jobs <- i:
 		case <-ctx.Done():
 			err = ctx.Err()
 			break feed
 		}
 	}
-	close(cells)
+	close(jobs)
 	wg.Wait()
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
+	return err
 }
 
 func contentionCell(clients int, s NamedStrategy, runs int, seed uint64) ContentionRow {

@@ -5,10 +5,8 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/backoff-go/backoff"
@@ -521,32 +519,11 @@ func OutageSweep(ctx context.Context, cfg OutageConfig, policies []OutagePolicy,
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	runs := make([]OutageRun, len(policies)*seeds)
 	errs := make([]error, len(runs))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				runs[i], errs[i] = RunOutage(cfg, policies[i/seeds], runSeed(seed, uint64(i%seeds)))
-			}
-		})
-	}
-	var err error
-feed:
-	for i := range runs {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	err := parallel(ctx, len(runs), workers, func(i int) {
+		runs[i], errs[i] = RunOutage(cfg, policies[i/seeds], runSeed(seed, uint64(i%seeds)))
+	})
 	if err != nil {
 		return nil, nil, err
 	}
