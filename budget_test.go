@@ -93,12 +93,8 @@ func TestNewBudgetPanics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				msg, ok := recover().(string)
-				require.True(t, ok, "NewBudget did not panic with a string")
-				assert.Regexp(t, `^backoff: NewBudget: .*`+tt.field, msg)
-			}()
-			backoff.NewBudget(tt.s)
+			msg := panicMessage(t, func() { backoff.NewBudget(tt.s) })
+			assert.Regexp(t, `^backoff: NewBudget: .*`+tt.field, msg)
 		})
 	}
 }

@@ -622,12 +622,8 @@ func TestNewBreakerPanics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				msg, ok := recover().(string)
-				require.True(t, ok, "NewBreaker did not panic with a string")
-				assert.Regexp(t, `^backoff: NewBreaker: .*`+tt.field, msg)
-			}()
-			backoff.NewBreaker(tt.s)
+			msg := panicMessage(t, func() { backoff.NewBreaker(tt.s) })
+			assert.Regexp(t, `^backoff: NewBreaker: .*`+tt.field, msg)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"sync/atomic"
 	"time"
 )
 
@@ -402,91 +401,6 @@ type getBodyError struct{ err error }
 
 func (e *getBodyError) Error() string { return "backoff: Transport: GetBody: " + e.err.Error() }
 func (e *getBodyError) Unwrap() error { return e.err }
-
-// timedAttempt is the context of one attempt under an attempt timeout, whose
-// timer is disarmed once the response headers are in. (attemptContext's
-// timer cannot be stopped, and would cut the body off while the caller reads
-// it.)
-type timedAttempt struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  timeoutTimer
-}
-
-func startAttempt(ctx context.Context, clock Clock, d time.Duration) *timedAttempt {
-	ta := new(timedAttempt)
-	ta.ctx, ta.cancel = context.WithCancelCause(ctx)
-	ta.timer.cancel = ta.cancel
-	ta.timer.start(clock, d)
-	return ta
-}
-
-// disarm stops the attempt's timer, and reports false if it already fired.
-func (ta *timedAttempt) disarm() bool { return ta.timer.stop() }
-
-// end stops the timer and ends the attempt's context. A nil ta is a no-op.
-func (ta *timedAttempt) end() {
-	if ta != nil {
-		ta.timer.stop()
-		ta.cancel(context.Canceled)
-	}
-}
-
-// timeoutTimer cancels a context with errAttemptTimeout after a time on a
-// Clock, unless it is stopped first. Unlike a context's own deadline, it can
-// be stopped without ending the context.
-type timeoutTimer struct {
-	cancel context.CancelCauseFunc
-	state  atomic.Int32  // timerArmed, timerFired or timerStopped
-	t      *time.Timer   // with the real clock
-	done   chan struct{} // with a fake clock: closed to stop its watcher
-}
-
-const (
-	timerArmed int32 = iota
-	timerFired
-	timerStopped
-)
-
-// start arms the timer once.
-func (g *timeoutTimer) start(clock Clock, d time.Duration) {
-	if clock == nil {
-		g.t = time.AfterFunc(d, g.expire)
-		return
-	}
-	// A fake clock has no timer to stop: watch it until stopped. After is
-	// called here, not in the watcher, so that the clock knows of the wait
-	// by the time start returns.
-	fired := clock.After(d)
-	g.done = make(chan struct{})
-	go func() {
-		select {
-		case <-fired:
-			g.expire()
-		case <-g.done:
-		}
-	}()
-}
-
-func (g *timeoutTimer) expire() {
-	if g.state.CompareAndSwap(timerArmed, timerFired) {
-		g.cancel(errAttemptTimeout)
-	}
-}
-
-// stop disarms the timer; it reports false if the timer fired first. Once
-// stop has returned true, the timer never fires. stop may be called again.
-func (g *timeoutTimer) stop() bool {
-	if g.state.CompareAndSwap(timerArmed, timerStopped) {
-		if g.t != nil {
-			g.t.Stop()
-		} else {
-			close(g.done)
-		}
-		return true
-	}
-	return g.state.Load() == timerStopped
-}
 
 // wrapBody makes closing body also end the attempt ta. A body that can be
 // written to (a 101 Switching Protocols connection) stays writable.

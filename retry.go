@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -303,7 +304,7 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 	if c.bare {
 		// Nothing has to happen around the first attempt: make it here, so
 		// that a success costs little more than the call of op.
-		if done := ctx.Done(); done == nil || !closed(done) {
+		if !closed(ctx.Done()) {
 			v, err := op(ctx)
 			if err == nil {
 				return v, nil
@@ -343,10 +344,9 @@ func Do(ctx context.Context, op func(ctx context.Context) error, opts ...Option)
 // that Retry already made, for a bare config.
 func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *config, first error) (T, error) {
 	var zero T
-	// Done returns the same channel every time: read it once. It is nil for
-	// contexts that never end, such as Background.
+	// Done returns the same channel every time: read it once.
 	done := ctx.Done()
-	if first == nil && done != nil && closed(done) {
+	if first == nil && closed(done) {
 		return zero, &Error{Reason: cause(ctx)}
 	}
 	obs := c.observer
@@ -395,7 +395,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			return v, nil
 		}
 		last = err
-		if done != nil && closed(done) {
+		if closed(done) {
 			return zero, &Error{Attempts: n, Err: err, Reason: cause(ctx)}
 		}
 
@@ -443,7 +443,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if err := sleep(ctx, c.clock, wait, &timer); err != nil {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
 		}
-		if done != nil && closed(done) {
+		if closed(done) {
 			return zero, &Error{Attempts: n, Err: a.Err, Reason: cause(ctx)}
 		}
 		prev = wait
@@ -473,8 +473,9 @@ func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, 
 	}
 	panicked = false
 	if timedOut {
-		// The service was too slow, whatever error op made of it (with a
-		// fake clock, the attempt context's error is context.Canceled).
+		// The service was too slow, whatever the classifier or IsFailure
+		// make of op's error: as for Retry's own class, the attempt's own
+		// timeout is a failure.
 		p.fail()
 	} else {
 		p.Done(err)
@@ -520,19 +521,98 @@ func attemptContext(ctx context.Context, clock Clock, d time.Duration) (context.
 	if clock == nil {
 		return context.WithTimeoutCause(ctx, d, errAttemptTimeout)
 	}
-	// A fake clock has no timer that a context can use: watch it here until
-	// the attempt is over. With such a clock, the attempt context's Err is
-	// context.Canceled; its cause (context.Cause) is errAttemptTimeout, which
-	// is context.DeadlineExceeded.
-	actx, cancelCause := context.WithCancelCause(ctx)
+	// A fake clock has no timer that a context can use: a watcher cancels it.
+	// With such a clock, the attempt context's Err is context.Canceled; its
+	// cause (context.Cause) is errAttemptTimeout, which is
+	// context.DeadlineExceeded.
+	ta := startAttempt(ctx, clock, d)
+	return ta.ctx, ta.end
+}
+
+// timedAttempt is the context of one attempt under an attempt timeout, whose
+// timer can be disarmed without ending the context: Transport disarms it once
+// the response headers are in, so that it never cuts off a body the caller
+// is still reading. On the real clock, Retry's attempts use a context
+// deadline instead, which the op can see.
+type timedAttempt struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  timeoutTimer
+}
+
+func startAttempt(ctx context.Context, clock Clock, d time.Duration) *timedAttempt {
+	ta := new(timedAttempt)
+	ta.ctx, ta.cancel = context.WithCancelCause(ctx)
+	ta.timer.cancel = ta.cancel
+	ta.timer.start(clock, d)
+	return ta
+}
+
+// disarm stops the attempt's timer, and reports false if it already fired.
+func (ta *timedAttempt) disarm() bool { return ta.timer.stop() }
+
+// end stops the timer and ends the attempt's context. A nil ta is a no-op.
+func (ta *timedAttempt) end() {
+	if ta != nil {
+		ta.timer.stop()
+		ta.cancel(context.Canceled)
+	}
+}
+
+// timeoutTimer cancels a context with errAttemptTimeout after a time on a
+// Clock, unless it is stopped first. Unlike a context's own deadline, it can
+// be stopped without ending the context.
+type timeoutTimer struct {
+	cancel context.CancelCauseFunc
+	state  atomic.Int32  // timerArmed, timerFired or timerStopped
+	t      *time.Timer   // with the real clock
+	done   chan struct{} // with a fake clock: closed to stop its watcher
+}
+
+const (
+	timerArmed int32 = iota
+	timerFired
+	timerStopped
+)
+
+// start arms the timer once.
+func (g *timeoutTimer) start(clock Clock, d time.Duration) {
+	if clock == nil {
+		g.t = time.AfterFunc(d, g.expire)
+		return
+	}
+	// A fake clock has no timer to stop: watch it until stopped. After is
+	// called here, not in the watcher, so that the clock knows of the wait
+	// by the time start returns.
+	fired := clock.After(d)
+	g.done = make(chan struct{})
 	go func() {
 		select {
-		case <-clock.After(d):
-			cancelCause(errAttemptTimeout)
-		case <-actx.Done():
+		case <-fired:
+			g.expire()
+		case <-g.done:
 		}
 	}()
-	return actx, func() { cancelCause(context.Canceled) }
+}
+
+func (g *timeoutTimer) expire() {
+	if g.state.CompareAndSwap(timerArmed, timerFired) {
+		g.cancel(errAttemptTimeout)
+	}
+}
+
+// stop disarms the timer; it reports false if the timer fired first. Once
+// stop has returned true, the timer never fires. stop may be called again.
+func (g *timeoutTimer) stop() bool {
+	if g.state.CompareAndSwap(timerArmed, timerStopped) {
+		if g.t != nil {
+			g.t.Stop()
+		} else {
+			close(g.done)
+		}
+		return true
+	}
+	return g.state.Load() == timerStopped
 }
 
 // sleep waits d on clock (nil: the real clock), or until ctx ends, and then
@@ -572,8 +652,12 @@ func ended(ctx context.Context) bool {
 	return closed(ctx.Done())
 }
 
-// closed reports whether done is closed; a nil done never is.
+// closed reports whether done is closed; a nil done (a context that never
+// ends, such as Background) never is, and is told apart without a select.
 func closed(done <-chan struct{}) bool {
+	if done == nil {
+		return false
+	}
 	select {
 	case <-done:
 		return true

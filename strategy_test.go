@@ -303,14 +303,8 @@ func TestJitterConstructorsPanic(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				require.NotNil(t, r, "expected a panic")
-				msg, ok := r.(string)
-				require.True(t, ok, "panic value %v is not a string", r)
-				assert.True(t, strings.HasPrefix(msg, "backoff: "), "panic %q lacks the backoff: prefix", msg)
-			}()
-			tc.make()
+			msg := panicMessage(t, tc.make)
+			assert.True(t, strings.HasPrefix(msg, "backoff: "), "panic %q lacks the backoff: prefix", msg)
 		})
 	}
 }
