@@ -633,3 +633,14 @@ func (b *Breaker) Reset() {
 		b.deliver()
 	}
 }
+
+// refusesFor returns how long from now the breaker will go on refusing
+// every call: the time left of an Open period, or 0 when a call could be
+// admitted now or once that period has ended. Retry asks it before a wait,
+// so that it does not sleep only to be refused.
+func (b *Breaker) refusesFor() time.Duration {
+	if stateOf(b.word.Load()) != Open {
+		return 0
+	}
+	return time.Duration(max(b.openUntil.Load()-b.now(), 0))
+}

@@ -73,11 +73,15 @@ func RetryAfter(d time.Duration, err error) error {
 // StatusError is an HTTP response status that failed (≥ 400), as [Transport]
 // reports it to the classifier. RetryAfter is the wait the server asked for
 // (from [ParseRetryAfter]); [Retry] waits at least that long before the next
-// attempt.
-// A StatusError is not changed once made, so it is safe for concurrent use.
+// attempt. Header and Body let a classifier of its own (such as llm.Classify)
+// read what the server said; Transport fills both.
+// A StatusError is not changed once made, so it is safe for concurrent use;
+// a classifier must not modify its Header or Body.
 type StatusError struct {
 	Code       int
 	RetryAfter time.Duration
+	Header     http.Header // the response's header; nil when not from a response
+	Body       []byte      // the first bytes (at most 4 KiB) of the response's body
 }
 
 func (e *StatusError) Error() string {
