@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -87,6 +89,20 @@ type Transport struct {
 	Base               http.RoundTripper // nil: http.DefaultTransport
 	Options            []Option          // as for Retry: strategy, attempts, breaker, budget, ...
 	RetryNonIdempotent bool              // retry POST/PATCH on every retryable failure
+
+	// BufferBody, when above 0, makes a response below 400 be read whole,
+	// up to BufferBody bytes, before it is returned, so that a connection
+	// cut in the middle of the body is a failed attempt, retried under the
+	// rules above (the idempotency rule included), instead of an error in
+	// the caller's read. A body longer than BufferBody (by its
+	// Content-Length, or once that many bytes are read) is returned as it
+	// streams, the bytes read given back first; a body of Content-Type
+	// text/event-stream, and a 101 Switching Protocols connection, are
+	// never buffered. The attempt timeout bounds the buffering; a body read
+	// whole has its connection released at once, so closing it ends
+	// nothing more. 0 (the default) turns it off; a negative BufferBody
+	// makes RoundTrip return an error that names it, with no attempt made.
+	BufferBody int64
 }
 
 // NewClient returns an [http.Client] whose Transport is a [Transport] with
@@ -130,10 +146,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("backoff: Transport.RoundTrip: nil Request.Header")
 	}
 
+	if t.BufferBody < 0 {
+		if hasBody {
+			req.Body.Close()
+		}
+		return nil, errors.New("backoff: Transport.BufferBody is negative: " + strconv.FormatInt(t.BufferBody, 10))
+	}
+
 	c := newConfig(t.Options)
 	// rt lives in this frame: the success path allocates nothing for it.
 	rt := roundTrip{
 		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
+		bufferBody: t.BufferBody,
 		// The attempt timeout is applied by the attempts rather than by
 		// retry, whose attempt context would end when the attempt returns,
 		// while the caller still has a body to read.
@@ -151,8 +175,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if hasBody && req.GetBody == nil {
 		c.maxAttempts = 1
 	}
+	if c.budget != nil {
+		c.resent = isResend(req.Header)
+	}
 	resp, err := retry(req.Context(), rt.attempt, &c, nil)
 	return rt.finish(resp, err)
+}
+
+// isResend reports whether the request is a client's own retry: the official
+// OpenAI SDKs (openai-go's internal/requestconfig, and the other Stainless
+// generated clients) set X-Stainless-Retry-Count to 0 on a first send and to
+// the number of the resend on each retry.
+func isResend(h http.Header) bool {
+	v := h["X-Stainless-Retry-Count"]
+	if len(v) == 0 {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+	return err == nil && n > 0
 }
 
 // roundTrip is one call of RoundTrip: what is fixed before the first attempt,
@@ -166,6 +206,7 @@ type roundTrip struct {
 	notify     func(Attempt, time.Duration) // the user's; nil: none
 	retryAll   bool                         // RetryNonIdempotent
 	hasBody    bool                         // req has a body to send
+	bufferBody int64                        // Transport.BufferBody
 
 	n           int  // attempts started
 	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
@@ -191,7 +232,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
-		return resp, nil
+		return a.succeeded(rt, resp)
 	}
 	return nil, a.failed(rt, resp)
 }
@@ -224,7 +265,9 @@ func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, err
 		return nil, err
 	}
 	if f := rt.f; f != nil && f.last != nil {
-		if !ended(rt.req.Context()) && !errors.Is(e.Reason, ErrCircuitOpen) {
+		// Still held: no retry followed it (a wait was not begun, or
+		// the breaker would stay open past it).
+		if !ended(rt.req.Context()) {
 			last := f.last
 			f.last = nil
 			return last, nil
