@@ -36,10 +36,10 @@ func TestTransportClientResendIsARetry(t *testing.T) {
 		count  string
 		tokens float64
 	}{
-		{count: "1", tokens: 2},     // a resend takes a token
-		{count: "2", tokens: 1},     // and so does the next
-		{count: "0", tokens: 1.5},   // the SDK's first send deposits
-		{count: "", tokens: 2},      // as does a request without the header
+		{count: "1", tokens: 2},      // a resend takes a token
+		{count: "2", tokens: 1},      // and so does the next
+		{count: "0", tokens: 1.5},    // the SDK's first send deposits
+		{count: "", tokens: 2},       // as does a request without the header
 		{count: "junk", tokens: 2.5}, // or with one that is no count
 		{count: "-1", tokens: 3},
 		{count: " 3 ", tokens: 2},
