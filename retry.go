@@ -249,8 +249,9 @@ func WithNotify(f func(a Attempt, wait time.Duration)) Option {
 // WithBreaker guards every attempt with b: each attempt takes a [Permit]
 // from b.Allow and reports its error to the permit's Done; an attempt that
 // panics, or runs out its [WithAttemptTimeout], counts as a failure (the
-// panic then goes on up). When b refuses an attempt, Retry stops at once with
-// [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
+// panic then goes on up), and a failure after the caller's context ended is
+// neutral. When b refuses an attempt, or would still refuse one at the end of
+// the next wait, Retry stops at once with [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
 // nil means no breaker (the default), and turns off one set by an earlier
 // option, such as [Production]'s.
 func WithBreaker(b *Breaker) Option {
