@@ -131,7 +131,7 @@ func TestServiceBreaker(t *testing.T) {
 				{"19 calls are below MinCalls", "ffffffffsfffffffffs", 0, "ok"},
 				{"half of 20 calls fail", "sfsfsfsfsfsfsfsfsfsfs", 0, "open"},
 				{"10 of 21 fail", "sssfsfsfsfsfsfsfsfsffs", 0, "ok"},
-				{"11 of 22 fail", "sssfsfsfsfsfsfsfsfsfffs", 0, "open"}
+				{"11 of 22 fail", "sssfsfsfsfsfsfsfsfsfffs", 0, "open"},
 				{"the first 10 left the 10s window", "sfsfsfsfsfsfsfsfsfsfs", 10 * time.Second, "ok"},
 				{"the first 10 still in the window", "sfsfsfsfsfsfsfsfsfsfs", 10*time.Second - 1, "open"},
 			}
