@@ -1406,3 +1406,43 @@ func TestBreakerHugeMaxOpenFor(t *testing.T) {
 		assert.Equal(t, backoff.Open, b.State())
 	})
 }
+
+// BenchmarkBreakerClosed is the Closed path, Allow then Done(nil), of a
+// breaker from NewBreaker and of a zero Breaker, which takes its defaults
+// lazily off this path.
+func BenchmarkBreakerClosed(b *testing.B) {
+	var zero struct{ b backoff.Breaker }
+	for _, c := range []struct {
+		name string
+		b    *backoff.Breaker
+	}{
+		{"NewBreaker", backoff.NewBreaker(backoff.BreakerSettings{})},
+		{"zero", &zero.b},
+		{"ratio", backoff.NewBreaker(backoff.BreakerSettings{FailureRatio: 0.5})},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.Run("single", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p, err := c.b.Allow()
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.Done(nil)
+				}
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						p, err := c.b.Allow()
+						if err != nil {
+							panic(err)
+						}
+						p.Done(nil)
+					}
+				})
+			})
+		})
+	}
+}
