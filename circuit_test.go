@@ -299,7 +299,7 @@ func TestBreakerOpenAndHalfOpen(t *testing.T) {
 		time.Sleep(20*time.Second - 1)
 		assert.Equal(t, backoff.Open, b.State())
 		requireRefused(t, b, 1)
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		assert.Equal(t, backoff.HalfOpen, b.State(), "HalfOpen at exactly OpenFor")
 		assert.Equal(t, []string{"closed->open", "open->half-open"}, log.get())
 		call(t, b, nil)
@@ -399,7 +399,7 @@ func TestBreakerProbeThatNeverReports(t *testing.T) {
 		require.NoError(t, err)
 		time.Sleep(10*time.Second - 1)
 		requireRefused(t, b, 1)
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		p, err := b.Allow()
 		require.NoError(t, err, "the slot is free after OpenFor")
 		requireRefused(t, b, 10*time.Second)
@@ -1233,7 +1233,7 @@ func TestBreakerMaxOpenFor(t *testing.T) {
 			requireRefused(t, b, period)
 			time.Sleep(period - 1)
 			requireRefused(t, b, 1)
-			time.Sleep(1)
+			time.Sleep(time.Nanosecond)
 			require.Equal(t, backoff.HalfOpen, b.State())
 			call(t, b, errDown)
 			require.Equal(t, backoff.Open, b.State())
@@ -1302,7 +1302,6 @@ func TestBreakerMaxOpenForHoldsSlot(t *testing.T) {
 
 // service holds a zero Breaker as a plain field, as users write it.
 type service struct {
-	name    string
 	breaker backoff.Breaker
 }
 
