@@ -2,8 +2,11 @@ package llm_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/backoff-go/backoff"
 	"github.com/backoff-go/backoff/llm"
@@ -66,4 +69,29 @@ func BenchmarkClassify(b *testing.B) {
 			_ = c
 		})
 	})
+}
+
+// TestNoAllocations locks in what BenchmarkClassify measures: Classify and
+// Delay allocate nothing on the failures Transport hands them, also when
+// the body is junk or cut at 4 KiB.
+func TestNoAllocations(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json"}, "Date": {date},
+		"X-Ratelimit-Remaining-Tokens": {"0"}, "X-Ratelimit-Reset-Tokens": {"6m0s"}}
+	long := `{"error":{"message":"` + strings.Repeat("x", 5000) + `"}}`
+	bodies := []string{
+		zai("1302", "High concurrency usage of this API"),
+		zai("1308", "Usage limit reached for 5 hour. Your limit will reset at 2026-12-02 08:00:00"),
+		zai("1308", "已达到 5 小时的使用上限。您的限额将在 2026-12-02 09:30:00 重置。"),
+		`{"error":{"message":"quota","type":"x","code":"\u0069nsufficient\u005fquota"}}`,
+		openAI("You exceeded your current quota.", "insufficient_quota", "insufficient_quota"),
+		long[:4096],
+		"<html>502 Bad Gateway</html>",
+		"",
+	}
+	now := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC)
+	for _, body := range bodies {
+		se := &backoff.StatusError{Code: 429, Header: h, Body: []byte(body)}
+		assert.Zero(t, testing.AllocsPerRun(100, func() { sinkClass = llm.Classify(se) }), "Classify %.40q", body)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { sinkDelay = llm.Delay(se, now) }), "Delay %.40q", body)
+	}
 }
