@@ -54,7 +54,9 @@ import (
 //     missing, locked, in arrears), 1210–1215, 1220–1222 and 1261 (bad call,
 //     no permission, prompt too long), 1300, 1301, 1309, 1311 and 1313
 //     (blocked by policy or content, plan expired or without the model, fair
-//     use) are Permanent.
+//     use) are Permanent;
+//   - the page's generic or ambiguous codes (1100, 1200, 1230, 1231, 1234)
+//     are left to the status.
 //
 // Classify allocates nothing. It is safe for concurrent use.
 func Classify(err error) backoff.Class {
