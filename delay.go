@@ -10,9 +10,10 @@ import "time"
 // end past the context's deadline or past [WithMaxElapsed] stops Retry at
 // once with [ErrDeadline], before sleeping.
 //
-// Retry calls f once per failed attempt that it will retry, with the
-// attempt's error and the time on the Retry's clock; a negative result
-// counts as 0. A classifier returns only a class, which is why the wait has
+// Retry calls f once per failed attempt that is neither Permanent nor the
+// last one allowed, before asking the strategy, with the attempt's error and
+// the time on the Retry's clock; the result fills [Attempt.After] with the
+// rest of the server's wait, and a negative result counts as 0. A classifier returns only a class, which is why the wait has
 // a hook of its own. f must be safe for concurrent use. nil means none (the
 // default), and turns off one set by an earlier option.
 func WithServerDelay(f func(err error, now time.Time) time.Duration) Option {
