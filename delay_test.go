@@ -21,23 +21,24 @@ func TestWithServerDelay(t *testing.T) {
 		err       error
 		deadline  time.Duration // 0: none
 		wantWaits []time.Duration
+		wantAfter time.Duration // Attempt.After before each wait
 		reason    error
 		calls     int // of delay
 	}{
 		{"floor over the strategy", func(error, time.Time) time.Duration { return 5 * time.Second }, errBusy, 0,
-			[]time.Duration{5 * time.Second, 5 * time.Second}, backoff.ErrExhausted, 2},
+			[]time.Duration{5 * time.Second, 5 * time.Second}, 5 * time.Second, backoff.ErrExhausted, 2},
 		{"shorter than the strategy", func(error, time.Time) time.Duration { return time.Millisecond }, errBusy, 0,
-			[]time.Duration{time.Second, time.Second}, backoff.ErrExhausted, 2},
+			[]time.Duration{time.Second, time.Second}, time.Millisecond, backoff.ErrExhausted, 2},
 		{"negative counts as 0", func(error, time.Time) time.Duration { return -time.Hour }, errBusy, 0,
-			[]time.Duration{time.Second, time.Second}, backoff.ErrExhausted, 2},
+			[]time.Duration{time.Second, time.Second}, 0, backoff.ErrExhausted, 2},
 		{"larger of it and RetryAfter", func(error, time.Time) time.Duration { return 2 * time.Second },
 			backoff.RetryAfter(3*time.Second, errBusy), 0,
-			[]time.Duration{3 * time.Second, 3 * time.Second}, backoff.ErrExhausted, 2},
+			[]time.Duration{3 * time.Second, 3 * time.Second}, 3 * time.Second, backoff.ErrExhausted, 2},
 		{"past the deadline stops at once", func(error, time.Time) time.Duration { return time.Hour }, errBusy, time.Minute,
-			nil, backoff.ErrDeadline, 1},
+			nil, 0, backoff.ErrDeadline, 1},
 		{"not asked about a permanent error", func(error, time.Time) time.Duration { return time.Hour },
-			backoff.Mark(errBusy, backoff.Permanent), 0, nil, backoff.ErrPermanent, 0},
-		{"nil turns it off", nil, errBusy, 0, []time.Duration{time.Second, time.Second}, backoff.ErrExhausted, 0},
+			backoff.Mark(errBusy, backoff.Permanent), 0, nil, 0, backoff.ErrPermanent, 0},
+		{"nil turns it off", nil, errBusy, 0, []time.Duration{time.Second, time.Second}, 0, backoff.ErrExhausted, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +66,10 @@ func TestWithServerDelay(t *testing.T) {
 					backoff.WithStrategy(backoff.Fixed(time.Second)),
 					backoff.WithServerDelay(func(error, time.Time) time.Duration { return time.Hour }), // overridden below
 					backoff.WithServerDelay(f),
-					backoff.WithNotify(func(_ backoff.Attempt, d time.Duration) { waits = append(waits, d) }),
+					backoff.WithNotify(func(a backoff.Attempt, d time.Duration) {
+						waits = append(waits, d)
+						assert.Equal(t, tt.wantAfter, a.After)
+					}),
 				)
 				require.ErrorIs(t, err, tt.reason)
 				assert.Equal(t, tt.wantWaits, waits)
