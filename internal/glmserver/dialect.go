@@ -20,8 +20,10 @@ const (
 	// OpenAI answers as OpenAI does
 	// (https://developers.openai.com/api/docs/guides/error-codes):
 	// {"error":{"message","type","param","code"}}, with the x-ratelimit-*
-	// headers of its rate-limit guide on a rate limit and x-should-retry on
-	// injected faults.
+	// headers of its rate-limit guide on a rate limit (the reset of a
+	// RateLimit fault is Faults.RetryAfter, left out with RetryAfterNone; a
+	// UsageLimit fault's is Faults.UsageReset) and x-should-retry on the
+	// injected faults (false on AccountError, true on the others).
 	OpenAI
 )
 

@@ -138,7 +138,8 @@ type Config struct {
 // Stats counts the requests that the server has seen, by outcome. Requests
 // is the sum of Unauthorized, BadRequests, OK, RateLimited, Unavailable,
 // ServerErrors, Resets, MidBodyResets, Aborted, AccountErrors and
-// UsageLimited; Streams and Slow count some of those requests again. A Stats is a snapshot, a plain value.
+// UsageLimited; Streams and Slow count some of those requests again. A
+// Stats is a snapshot, a plain value.
 type Stats struct {
 	Requests      int64 // every request to the server
 	Unauthorized  int64 // 401: missing or wrong API key
@@ -167,20 +168,21 @@ type Server struct {
 
 	cfg Config
 
-	mu     sync.Mutex // protects rng, scriptAt, closed and the Add calls on handlers
-	rng    *rand.Rand
-	nextID atomic.Int64
-	// nextErrID numbers the request_id of z.ai error answers.
-	nextErrID atomic.Int64
-	counts    [numCounters]atomic.Int64
-	done      chan struct{} // closed by Close: ends delays and streams
-	closed    bool
-	handler   sync.WaitGroup // ServeHTTP calls in progress
-	scriptN   int
+	mu      sync.Mutex // protects rng, scriptAt, closed and the Add calls on handlers
+	rng     *rand.Rand
+	nextID  atomic.Int64
+	counts  [numCounters]atomic.Int64
+	done    chan struct{} // closed by Close: ends delays and streams
+	closed  bool
+	handler sync.WaitGroup // ServeHTTP calls in progress
+	scriptN int
 
 	hs     *http.Server
 	ln     net.Listener
 	served chan struct{} // closed when hs.Serve has returned
+
+	// nextErrID numbers the request_id of z.ai error answers.
+	nextErrID atomic.Int64
 }
 
 type counter int
