@@ -188,15 +188,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	c := newConfig(t.Options)
 	// rt lives in this frame: the success path allocates nothing for it.
-	rt := roundTrip{
-		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
-		bufferBody: t.BufferBody,
-		// The attempt timeout is applied by the attempts rather than by
-		// retry, whose attempt context would end when the attempt returns,
-		// while the caller still has a body to read.
-		timeout: c.attemptTimeout, clock: c.clock,
-		classifier: c.classifier, notify: c.notify,
-	}
+	// Its fields are set one by one, which the compiler stores in place;
+	// a composite literal is built aside and copied.
+	var rt roundTrip
+	rt.req, rt.base, rt.hasBody, rt.retryAll = req, t.Base, hasBody, t.RetryNonIdempotent
+	rt.bufferBody = t.BufferBody
+	// The attempt timeout is applied by the attempts rather than by retry,
+	// whose attempt context would end when the attempt returns, while the
+	// caller still has a body to read.
+	rt.timeout, rt.clock = c.attemptTimeout, c.clock
+	rt.classifier, rt.notify = c.classifier, c.notify
 	if rt.base == nil {
 		rt.base = http.DefaultTransport
 	}
@@ -256,15 +257,22 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		rt.f.discard() // in case retry did not notify before this attempt
 	}
 	rt.n++
-	a := attempt{ctx: ctx}
-	if err := a.prepare(rt); err != nil {
-		return nil, err
+	// The checks around prepare and succeeded keep the success path of a
+	// plain request to one call beyond Base's.
+	a := attempt{ctx: ctx, req: rt.req}
+	if rt.timeout > 0 || rt.hasBody {
+		if err := a.prepare(rt); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := a.send(rt)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
+		if a.ta == nil && rt.bufferBody == 0 {
+			return resp, nil // nothing to read, no timer to disarm
+		}
 		return a.succeeded(rt, resp)
 	}
 	return nil, a.failed(rt, resp)
