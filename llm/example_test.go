@@ -1,11 +1,15 @@
 package llm_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/backoff-go/backoff"
+	"github.com/backoff-go/backoff/internal/glmserver"
 	"github.com/backoff-go/backoff/llm"
 )
 
@@ -32,11 +36,46 @@ func ExampleClassify() {
 	// temporary -> permanent 0s
 }
 
-// An OpenAI client whose 429s are classified by their body: give llm's
-// options after a preset, and turn the SDK's own retries off
-// (openai-go: option.WithMaxRetries(0)).
+// A client for a model API: llm's options after a preset. An exhausted
+// balance costs one attempt and no wait, and a usage limit that resets after
+// the request's deadline is not waited for; the caller gets each 429 with
+// its body whole. (With openai-go, also turn its own retries off:
+// option.WithMaxRetries(0).)
 func ExampleOptions() {
+	srv, err := glmserver.Start(glmserver.Config{
+		Script: []glmserver.Fault{glmserver.AccountError, glmserver.UsageLimit},
+		Faults: glmserver.Faults{UsageReset: 5 * time.Hour},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
 	client := backoff.NewClient(backoff.Production(), llm.Options())
-	fmt.Println(client.Transport != nil)
-	// Output: true
+	defer client.CloseIdleConnections()
+
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+glmserver.Path,
+			strings.NewReader(`{"model":"glm-4.5","messages":[{"role":"user","content":"open the camera"}]}`))
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			cancel()
+			return
+		}
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		cancel()
+		fmt.Printf("%d %s %.28q waited %v\n", resp.StatusCode, e.Error.Code, e.Error.Message, time.Since(start) > time.Second)
+	}
+	fmt.Println("attempts:", srv.Stats().Requests)
+	// Output:
+	// 429 1113 "Your account is in arrears, " waited false
+	// 429 1308 "Usage limit reached for 5 ho" waited false
+	// attempts: 2
 }
