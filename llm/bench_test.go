@@ -1,0 +1,97 @@
+package llm_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/backoff-go/backoff"
+	"github.com/backoff-go/backoff/llm"
+)
+
+var sinkClass backoff.Class
+var sinkDelay time.Duration
+
+// BenchmarkClassify measures Classify and Delay on the failures Transport
+// hands them, next to backoff.Classify on the same errors: each must
+// allocate nothing.
+func BenchmarkClassify(b *testing.B) {
+	h := func(kv ...string) http.Header {
+		h := http.Header{"Content-Type": {"application/json"}, "Date": {date}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	cases := []struct {
+		name string
+		err  *backoff.StatusError
+	}{
+		{"zai-1302", &backoff.StatusError{Code: 429, Header: h(), Body: []byte(zai("1302", "High concurrency usage of this API, please reduce concurrency or contact customer service to increase limits"))}},
+		{"zai-1308", &backoff.StatusError{Code: 429, Header: h(), Body: []byte(zai("1308", "Usage limit reached for 5 hour. Your limit will reset at 2026-12-02 08:00:00"))}},
+		{"openai-quota", &backoff.StatusError{Code: 429, Header: h(), Body: []byte(openAI("You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", "insufficient_quota"))}},
+		{"openai-ratelimit", &backoff.StatusError{Code: 429, Header: h("X-Ratelimit-Remaining-Tokens", "0", "X-Ratelimit-Reset-Tokens", "6m0s"),
+			Body: []byte(openAI("Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.", "tokens", "rate_limit_exceeded"))}},
+		{"no-body-500", &backoff.StatusError{Code: 500, Header: h()}},
+	}
+	now := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC)
+	for _, c := range cases {
+		b.Run(c.name+"/backoff.Classify", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkClass = backoff.Classify(c.err)
+			}
+		})
+		b.Run(c.name+"/llm.Classify", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkClass = llm.Classify(c.err)
+			}
+		})
+		b.Run(c.name+"/llm.Delay", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkDelay = llm.Delay(c.err, now)
+			}
+		})
+	}
+	b.Run("zai-1302/llm.Classify/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		err := cases[0].err
+		b.RunParallel(func(pb *testing.PB) {
+			var c backoff.Class
+			for pb.Next() {
+				c = llm.Classify(err)
+			}
+			_ = c
+		})
+	})
+}
+
+// TestNoAllocations locks in what BenchmarkClassify measures: Classify and
+// Delay allocate nothing on the failures Transport hands them, also when
+// the body is junk or cut at 4 KiB.
+func TestNoAllocations(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json"}, "Date": {date},
+		"X-Ratelimit-Remaining-Tokens": {"0"}, "X-Ratelimit-Reset-Tokens": {"6m0s"}}
+	long := `{"error":{"message":"` + strings.Repeat("x", 5000) + `"}}`
+	bodies := []string{
+		zai("1302", "High concurrency usage of this API"),
+		zai("1308", "Usage limit reached for 5 hour. Your limit will reset at 2026-12-02 08:00:00"),
+		zai("1308", "已达到 5 小时的使用上限。您的限额将在 2026-12-02 09:30:00 重置。"),
+		`{"error":{"message":"quota","type":"x","code":"\u0069nsufficient\u005fquota"}}`,
+		openAI("You exceeded your current quota.", "insufficient_quota", "insufficient_quota"),
+		long[:4096],
+		"<html>502 Bad Gateway</html>",
+		"",
+	}
+	now := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC)
+	for _, body := range bodies {
+		se := &backoff.StatusError{Code: 429, Header: h, Body: []byte(body)}
+		assert.Zero(t, testing.AllocsPerRun(100, func() { sinkClass = llm.Classify(se) }), "Classify %.40q", body)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { sinkDelay = llm.Delay(se, now) }), "Delay %.40q", body)
+	}
+}
