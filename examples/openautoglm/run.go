@@ -317,8 +317,8 @@ func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summa
 	client := &http.Client{Transport: counting}
 	if p == library {
 		client.Transport = &backoff.Transport{
-			Base:       counting,
-			Options:    libraryOptions(cfg),
+			Base:    counting,
+			Options: libraryOptions(cfg),
 			//XX BufferBody: cfg.BufferBody,
 		}
 	}
