@@ -338,14 +338,14 @@ func answered(body []byte, stream bool, want string) bool {
 
 // PolicyRow sums up one policy over several seeds. It is a plain value.
 type PolicyRow struct {
-	Policy                string
-	Seeds                 int
-	SuccessMean           float64 // success rate, mean over the seeds
+	Policy                 string
+	Seeds                  int
+	SuccessMean            float64 // success rate, mean over the seeds
 	SuccessMin, SuccessMax float64
-	Amplification         float64 // attempts per request, mean over the seeds
-	Trips                 int     // breaker trips, summed over the seeds
-	TrippedSeeds          int     // seeds with at least one trip
-	Refused               int     // requests refused by an open breaker, summed over the seeds
+	Amplification          float64 // attempts per request, mean over the seeds
+	Trips                  int     // breaker trips, summed over the seeds
+	TrippedSeeds           int     // seeds with at least one trip
+	Refused                int     // requests refused by an open breaker, summed over the seeds
 }
 
 // SumPolicy sums up the runs of one policy, one per seed.

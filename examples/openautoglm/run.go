@@ -317,9 +317,9 @@ func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summa
 	client := &http.Client{Transport: counting}
 	if p == library {
 		client.Transport = &backoff.Transport{
-			Base:    counting,
-			Options: libraryOptions(cfg),
-			//XX BufferBody: cfg.BufferBody,
+			Base:       counting,
+			Options:    libraryOptions(cfg),
+			BufferBody: cfg.BufferBody,
 		}
 	}
 
