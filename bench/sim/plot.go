@@ -97,7 +97,8 @@ func (integerTicks) Ticks(min, max float64) []plot.Tick {
 // succeeding, per 100ms, as multiples of the steady load before the stall;
 // and outage_backlog.png, the server's backlog (how long a new attempt would
 // wait) in seconds, against the attempt timeout. The stall is shaded. When
-// cfg.Shared, the names start with outage_shared_ instead.
+// cfg.Down, the names start with longoutage_ rather than outage_, and
+// when cfg.Shared, shared_ follows.
 func PlotOutage(cfg OutageConfig, rows []OutageRow, runs []OutageRun, dir string) error {
 	if len(rows) != len(runs) {
 		return fmt.Errorf("sim: PlotOutage: %d rows but %d runs", len(rows), len(runs))
@@ -138,8 +139,11 @@ func PlotOutage(cfg OutageConfig, rows []OutageRow, runs []OutageRun, dir string
 		}
 	}
 	prefix := "outage_"
+	if cfg.Down {
+		prefix = "longoutage_"
+	}
 	if cfg.Shared {
-		prefix = "outage_shared_"
+		prefix += "shared_"
 	}
 	recovery := func(r OutageRow) string {
 		if r.RecoveredSeeds == r.Seeds {

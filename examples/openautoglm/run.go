@@ -675,7 +675,7 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 		return strings.Compare(a, b)
 	})
 	for _, r := range reasons {
-		fmt.Fprintf(w, "    %-40s %5d\n", r, s.Failures[r])
+		fmt.Fprintf(w, "    %-44s %5d\n", r, s.Failures[r])
 	}
 	fmt.Fprintf(w, "  permanent      %5d  requests answered with a failure that retrying cannot help; %d retries spent after one\n",
 		s.Permanent, s.RetriedPermanent)
