@@ -17,7 +17,7 @@ type State int32
 
 const (
 	Closed   State = iota // calls go through, and their failures are counted
-	Open                  // calls are refused until OpenFor has passed
+	Open                  // calls are refused until the Open period has passed
 	HalfOpen              // a few probe calls go through to test the service
 )
 
@@ -744,8 +744,10 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 				changed = b.setLocked(Closed, t)
 			}
 		case failure:
-			if b.maxOpenFor > b.period {
-				b.period = min(b.period*2, b.maxOpenFor)
+			if b.period > b.maxOpenFor/2 {
+				b.period = max(b.period, b.maxOpenFor) // no overflow
+			} else {
+				b.period *= 2
 			}
 			changed = b.setLocked(Open, t)
 		}
@@ -821,7 +823,7 @@ func (b *Breaker) notify(c change) {
 	returned = true
 }
 
-// State returns the breaker's state. An Open breaker whose OpenFor has
+// State returns the breaker's state. An Open breaker whose Open period has
 // passed is HalfOpen from that moment: State makes the change (and tells
 // OnStateChange) if no call has yet.
 func (b *Breaker) State() State {

@@ -677,6 +677,7 @@ func TestNewBreakerPanics(t *testing.T) {
 		{"MinCalls", backoff.BreakerSettings{MinCalls: -1}, "MinCalls"},
 		{"Window", backoff.BreakerSettings{Window: -time.Second}, "Window"},
 		{"OpenFor", backoff.BreakerSettings{OpenFor: -1}, "OpenFor"},
+		{"MaxOpenFor", backoff.BreakerSettings{MaxOpenFor: -time.Second}, "negative MaxOpenFor -1000000000"},
 		{"HalfOpenProbes", backoff.BreakerSettings{HalfOpenProbes: -2}, "HalfOpenProbes"},
 		{"FailureRatio negative", backoff.BreakerSettings{FailureRatio: -0.1}, "FailureRatio"},
 		{"FailureRatio above 1", backoff.BreakerSettings{FailureRatio: 1.5}, "FailureRatio"},
@@ -1391,5 +1392,20 @@ func TestRetryZeroBreaker(t *testing.T) {
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, &backoff.Error{Reason: &backoff.OpenError{RetryAfter: 30 * time.Second}}, e)
 		assert.Equal(t, 5, n)
+	})
+}
+
+func TestBreakerHugeMaxOpenFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Doubling saturates at MaxOpenFor, with no overflow, and the end
+		// of the Open period at the end of time.
+		const openFor = time.Duration(1 << 62)
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OpenFor: openFor, MaxOpenFor: math.MaxInt64})
+		call(t, b, errDown)
+		requireRefused(t, b, openFor)
+		time.Sleep(openFor)
+		call(t, b, errDown)
+		requireRefused(t, b, math.MaxInt64-openFor)
+		assert.Equal(t, backoff.Open, b.State())
 	})
 }
