@@ -23,9 +23,17 @@ import (
 //     (Retry then waits at least that long). A Permanent status (400, 401,
 //     404, ...) is returned to the caller untouched, with a nil error;
 //     Transient and Temporary ones are retried.
+//   - Before it is classified, a failed response has up to 4 KiB of its body
+//     read, into [StatusError].Body, with its header in StatusError.Header,
+//     so that a classifier (llm.Classify) can read what the server said.
+//     When the response is returned, those bytes are given back first: the
+//     caller reads the whole body, unchanged.
 //   - A response below 400 is returned as soon as its headers arrive, and its
-//     body is never read, so a streamed (server-sent events) body reaches the
-//     caller as it comes. Nothing is retried after that.
+//     body is never read (unless BufferBody says so), so a streamed
+//     (server-sent events) body reaches the caller as it comes. Nothing is
+//     retried after that.
+//   - A response with a nil Body from Base is treated as having an empty
+//     body, as http.Client does.
 //   - When retrying stops on a failed status (attempts used up, the strategy
 //     said stop, [ErrDeadline] because a Retry-After would end past the
 //     request's deadline, [ErrBudget], or the status is Permanent), the last
@@ -35,8 +43,11 @@ import (
 //     and the end of the request's context return a nil response and the
 //     [*Error] from Retry, through which the underlying error stays
 //     reachable with errors.Is and errors.As.
-//   - A response that is not returned has at most 4 KiB of its body read,
-//     so its connection can be reused, and is then closed, before the wait.
+//   - A response that is not returned has at most 4 KiB of its body read in
+//     all (the bytes read for the classifier included), so its connection
+//     can be reused, and is then closed, before the wait. When the breaker
+//     would stay open past the wait, there is no wait: the failed response
+//     is returned at once.
 //
 // The idempotency rule: a request is idempotent when its method is GET (or
 // empty), HEAD, OPTIONS, TRACE, PUT or DELETE, or when its Header has an
@@ -45,8 +56,11 @@ import (
 // the classifier does not call Permanent. Any other request (POST, PATCH, ...)
 // is retried only where the server surely did not act on it: when the
 // connection was never made (the error holds a [*net.OpError] whose Op is
-// "dial": refused, unreachable, a DNS failure), or when the answer was 429 or
-// 503; every other failure is final for it, as if Permanent. The classifier
+// "dial": refused, unreachable, a DNS failure), when an HTTP/2 server
+// refused its stream (RST_STREAM with REFUSED_STREAM, or a GOAWAY that left
+// it unprocessed: RFC 9113 says such a request was not acted on), or when the
+// answer was 429 or 503; every other failure is final for it, as if
+// Permanent. The classifier
 // still sees each failure once, so a breaker still counts a 500 on a POST.
 // RetryNonIdempotent lifts the rule: every request is retried like an
 // idempotent one.
@@ -65,7 +79,9 @@ import (
 // (http.Request.WithContext) with its own context and body, sharing the URL
 // and Header with the caller's request, which a RoundTripper only reads.
 //
-// [WithAttemptTimeout] bounds each attempt until its response headers arrive:
+// [WithAttemptTimeout] bounds each attempt until its response headers arrive
+// (and the body bytes it reads before handing the response on: the 4 KiB of
+// a failed status, a body that BufferBody reads):
 // an attempt that times out, while the request's context lives, is Transient
 // and is retried (for a non-idempotent request, only as the rule above
 // allows). Once the headers are in, the timeout is disarmed, so it never cuts
@@ -82,6 +98,22 @@ import (
 // whose Timeout method reports true. A Strategy, an [Observer] and a
 // [Breaker] see it wrapped in an error that reads the same and unwraps to it,
 // so errors.Is and errors.As find it.
+//
+// When time ran out (the request's deadline, [ErrDeadline], or the last
+// attempt's own timeout), the [*Error] that RoundTrip returns reports it by
+// its Timeout method, so url.Error.Timeout, a net.Error's Timeout and
+// os.IsTimeout hold, as they do for a bare http.Transport.
+//
+// Stacked retries: a client that retries on its own above Transport (the
+// official OpenAI SDKs, openai-go among them, resend a request twice by
+// default) would multiply the attempts. Such a client numbers its resends in
+// the X-Stainless-Retry-Count header (0 on the first send). When a request
+// arrives with a count above 0 and the options have a [Budget], its first
+// attempt is itself a retry: it withdraws a token instead of depositing one,
+// and when the budget refuses, RoundTrip makes no attempt and returns the
+// [*Error] with [ErrBudget] and 0 attempts. So the budget bounds the retries
+// of both layers together. Better still, turn the client's own retries off
+// (openai-go: option.WithMaxRetries(0)).
 //
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
