@@ -127,6 +127,7 @@ const (
 	optNotify
 	optBreaker
 	optBudget
+	optServerDelay
 )
 
 // config is one Retry call's view of its options.
@@ -146,6 +147,8 @@ type config struct {
 	// caller that retries on its own (Transport sets it), so that it takes
 	// a budget token instead of depositing.
 	resent bool
+	// WithServerDelay's function; nil: none
+	serverDelay func(error, time.Time) time.Duration
 }
 
 // defaultStrategy is the strategy when no WithStrategy is given.
@@ -178,6 +181,8 @@ func (c *config) apply(opts []Option) {
 			c.breaker, _ = o.val.(*Breaker)
 		case optBudget:
 			c.budget, _ = o.val.(*Budget)
+		case optServerDelay:
+			c.serverDelay, _ = o.val.(func(error, time.Time) time.Duration)
 		}
 	}
 }
@@ -448,6 +453,9 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		}
 		if c.maxAttempts > 0 && n >= c.maxAttempts {
 			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+		}
+		if c.serverDelay != nil {
+			delay = max(delay, c.serverDelay(err, now(c.clock)))
 		}
 		a := Attempt{Number: n, Err: err, Class: class, Prev: prev, Random: rand.Float64(), After: delay}
 		wait, ok := c.strategy.Delay(a)

@@ -4,7 +4,9 @@
 // events when the request says "stream": true, and injects faults at set
 // rates from a seeded random sequence: 429 with Retry-After, 503, 500,
 // connections reset before the headers or closed in the middle of the body,
-// and slow first bytes.
+// slow first bytes, and 429s that no retry fixes (an exhausted balance) or
+// that only the reset of a usage limit does. Its error answers speak z.ai's
+// dialect or OpenAI's (see [Dialect]).
 package glmserver
 
 import (
@@ -41,9 +43,11 @@ const (
 	Reset                     // reset the connection before any header is sent
 	ResetMidBody              // send the headers and part of the body, then close the connection
 	Slow                      // wait Faults.SlowDelay before the headers, then answer normally
+	AccountError              // 429 with an account error no retry fixes: z.ai 1113, OpenAI insufficient_quota
+	UsageLimit                // 429 with a usage limit that resets Faults.UsageReset later: z.ai 1308, OpenAI tokens
 )
 
-var faultNames = [...]string{"none", "rate-limit", "unavailable", "server-error", "reset", "reset-mid-body", "slow"}
+var faultNames = [...]string{"none", "rate-limit", "unavailable", "server-error", "reset", "reset-mid-body", "slow", "account-error", "usage-limit"}
 
 func (f Fault) String() string {
 	if int(f) < len(faultNames) {
@@ -75,10 +79,13 @@ type Faults struct {
 	Reset        float64 // connection reset before the headers
 	ResetMidBody float64 // connection closed after the headers and part of the body
 	Slow         float64 // a delay of SlowDelay before the headers
+	AccountError float64 // 429 with an account error (z.ai 1113 in arrears; OpenAI insufficient_quota)
+	UsageLimit   float64 // 429 with a usage limit that resets UsageReset later (z.ai 1308; OpenAI tokens)
 
 	RetryAfter     time.Duration  // the wait that 429 and 503 ask for; 0 sends "0"
 	RetryAfterForm RetryAfterForm // how they ask for it
 	SlowDelay      time.Duration  // the delay of a slow first byte; default 1s
+	UsageReset     time.Duration  // how long after a UsageLimit fault its limit resets; default 1h
 }
 
 // Validate reports rates out of [0,1], rates that add up to more than 1, and
@@ -90,6 +97,7 @@ func (f Faults) Validate() error {
 	}{
 		{"rate-limit", f.RateLimit}, {"unavailable", f.Unavailable}, {"server-error", f.ServerError},
 		{"reset", f.Reset}, {"reset-mid-body", f.ResetMidBody}, {"slow", f.Slow},
+		{"account-error", f.AccountError}, {"usage-limit", f.UsageLimit},
 	}
 	sum := 0.0
 	for _, r := range rates {
@@ -101,8 +109,8 @@ func (f Faults) Validate() error {
 	if sum > 1+1e-9 {
 		return fmt.Errorf("glmserver: fault rates add up to %.3g, more than 1", sum)
 	}
-	if f.RetryAfter < 0 || f.SlowDelay < 0 {
-		return errors.New("glmserver: negative RetryAfter or SlowDelay")
+	if f.RetryAfter < 0 || f.SlowDelay < 0 || f.UsageReset < 0 {
+		return errors.New("glmserver: negative RetryAfter, SlowDelay or UsageReset")
 	}
 	if f.RetryAfterForm > RetryAfterNone {
 		return fmt.Errorf("glmserver: unknown RetryAfterForm %d", f.RetryAfterForm)
@@ -133,12 +141,14 @@ type Config struct {
 	// first attempts. Requests without the header still draw from the
 	// sequence, after Script. The server remembers every key it has seen.
 	KeyedFaults bool
+	// Dialect is how error answers are worded; the zero value is ZAI.
+	Dialect Dialect
 }
 
 // Stats counts the requests that the server has seen, by outcome. Requests
 // is the sum of Unauthorized, BadRequests, OK, RateLimited, Unavailable,
-// ServerErrors, Resets, MidBodyResets and Aborted; Streams and Slow count
-// some of those requests again. A Stats is a snapshot, a plain value.
+// ServerErrors, Resets, MidBodyResets, Aborted, AccountErrors and
+// UsageLimited; Streams and Slow count some of those requests again. A Stats is a snapshot, a plain value.
 type Stats struct {
 	Requests      int64 // every request to the server
 	Unauthorized  int64 // 401: missing or wrong API key
@@ -152,6 +162,8 @@ type Stats struct {
 	Aborted       int64 // the client went away, or the server closed, before the answer was complete
 	Streams       int64 // of the OK ones, answered as server-sent events
 	Slow          int64 // requests whose first byte was delayed (counted again by their outcome)
+	AccountErrors int64 // 429 with an account error (the AccountError fault)
+	UsageLimited  int64 // 429 with a usage limit (the UsageLimit fault)
 }
 
 // Server is the fault-injecting chat-completions handler, and when made by
@@ -165,15 +177,17 @@ type Server struct {
 
 	cfg Config
 
-	mu      sync.Mutex // protects rng, scriptAt, closed and the Add calls on handlers
-	rng     *rand.Rand
-	nextID  atomic.Int64
-	counts  [numCounters]atomic.Int64
-	done    chan struct{} // closed by Close: ends delays and streams
-	closed  bool
-	handler sync.WaitGroup // ServeHTTP calls in progress
-	scriptN int
-	keys    map[string]uint64 // with KeyedFaults: requests seen per Idempotency-Key
+	mu     sync.Mutex // protects rng, scriptAt, closed and the Add calls on handlers
+	rng    *rand.Rand
+	nextID atomic.Int64
+	// nextErrID numbers the request_id of z.ai error answers.
+	nextErrID atomic.Int64
+	counts    [numCounters]atomic.Int64
+	done      chan struct{} // closed by Close: ends delays and streams
+	closed    bool
+	handler   sync.WaitGroup // ServeHTTP calls in progress
+	scriptN   int
+	keys      map[string]uint64 // with KeyedFaults: requests seen per Idempotency-Key
 
 	hs     *http.Server
 	ln     net.Listener
@@ -195,6 +209,8 @@ const (
 	cAborted
 	cStreams
 	cSlow
+	cAccountErrors
+	cUsageLimited
 	numCounters
 )
 
@@ -208,8 +224,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Faults.SlowDelay == 0 {
 		cfg.Faults.SlowDelay = time.Second
 	}
+	if cfg.Faults.UsageReset == 0 {
+		cfg.Faults.UsageReset = time.Hour
+	}
 	if cfg.ChunkDelay < 0 {
 		return nil, errors.New("glmserver: negative ChunkDelay")
+	}
+	if cfg.Dialect > OpenAI {
+		return nil, fmt.Errorf("glmserver: unknown Dialect %d", cfg.Dialect)
 	}
 	cfg.Script = append([]Fault(nil), cfg.Script...)
 	return &Server{
@@ -304,6 +326,7 @@ func (s *Server) Stats() Stats {
 		OK: c(cOK), RateLimited: c(cRateLimited), Unavailable: c(cUnavailable),
 		ServerErrors: c(cServerErrors), Resets: c(cResets), MidBodyResets: c(cMidBodyResets),
 		Aborted: c(cAborted), Streams: c(cStreams), Slow: c(cSlow),
+		AccountErrors: c(cAccountErrors), UsageLimited: c(cUsageLimited),
 	}
 }
 
@@ -360,6 +383,7 @@ func (s *Server) pick(r float64) Fault {
 	}{
 		{f.RateLimit, RateLimit}, {f.Unavailable, Unavailable}, {f.ServerError, ServerError},
 		{f.Reset, Reset}, {f.ResetMidBody, ResetMidBody}, {f.Slow, Slow},
+		{f.AccountError, AccountError}, {f.UsageLimit, UsageLimit},
 	} {
 		if r < c.rate {
 			return c.fault
@@ -422,31 +446,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.counts[cRequests].Add(1)
 	if !s.begin() {
 		s.counts[cUnavailable].Add(1)
-		writeError(w, http.StatusServiceUnavailable, "server_error", "the server is shutting down")
+		s.fail(w, aShutdown, "")
 		return
 	}
 	defer s.handler.Done()
 
 	if r.URL.Path != Path {
 		s.counts[cBadRequests].Add(1)
-		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown path "+r.URL.Path)
+		s.fail(w, aNotFound, r.URL.Path)
 		return
 	}
 	if r.Method != http.MethodPost {
 		s.counts[cBadRequests].Add(1)
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "use POST")
+		s.fail(w, aMethod, "use POST")
 		return
 	}
-	if s.cfg.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+s.cfg.APIKey {
+	if auth := r.Header.Get("Authorization"); s.cfg.APIKey != "" && auth != "Bearer "+s.cfg.APIKey {
 		s.counts[cUnauthorized].Add(1)
-		writeError(w, http.StatusUnauthorized, "invalid_request_error", "missing or wrong API key")
+		if auth == "" {
+			s.fail(w, aNoKey, "")
+		} else {
+			s.fail(w, aWrongKey, "")
+		}
 		return
 	}
 	req, prompt, err := decode(r)
 	if err != nil {
 		s.counts[cBadRequests].Add(1)
-		writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+		s.fail(w, aBadRequest, err.Error())
 		return
 	}
 
@@ -460,17 +488,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch fault {
-	case RateLimit, Unavailable:
-		code, c, typ := http.StatusTooManyRequests, cRateLimited, "rate_limit_error"
-		if fault == Unavailable {
-			code, c, typ = http.StatusServiceUnavailable, cUnavailable, "server_error"
-		}
-		s.setRetryAfter(w.Header())
-		s.counts[c].Add(1)
-		writeError(w, code, typ, http.StatusText(code))
+	case RateLimit:
+		s.counts[cRateLimited].Add(1)
+		s.fail(w, aRateLimit, "")
+	case Unavailable:
+		s.counts[cUnavailable].Add(1)
+		s.fail(w, aUnavailable, "")
 	case ServerError:
 		s.counts[cServerErrors].Add(1)
-		writeError(w, http.StatusInternalServerError, "server_error", "injected failure")
+		s.fail(w, aServerError, "")
+	case AccountError:
+		s.counts[cAccountErrors].Add(1)
+		s.fail(w, aAccount, "")
+	case UsageLimit:
+		s.counts[cUsageLimited].Add(1)
+		s.fail(w, aUsageLimit, "")
 	case Reset:
 		s.counts[cResets].Add(1)
 		reset(w, false)
@@ -684,13 +716,4 @@ func flush(bw *bufio.Writer, rc *http.ResponseController) error {
 		return err
 	}
 	return rc.Flush()
-}
-
-func writeError(w http.ResponseWriter, code int, typ, msg string) {
-	body, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"message": msg, "type": typ, "param": nil, "code": strconv.Itoa(code),
-	}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(body)
 }

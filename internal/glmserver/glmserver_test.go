@@ -158,8 +158,9 @@ func TestContentParts(t *testing.T) {
 	assert.Equal(t, glmserver.Answer("tap OK"), got.Choices[0].Message.Content)
 }
 
+// TestRejectsBadRequests checks each invalid request in both dialects:
+// z.ai's business code, and OpenAI's invalid_request_error with its code.
 func TestRejectsBadRequests(t *testing.T) {
-	s, c := start(t, glmserver.Config{APIKey: "sk-test"})
 	tests := []struct {
 		name   string
 		method string
@@ -167,46 +168,70 @@ func TestRejectsBadRequests(t *testing.T) {
 		auth   string
 		body   string
 		code   int
+		zai    string // the z.ai business code
+		openai string // OpenAI's error code; "": null
 	}{
-		{"no key", http.MethodPost, glmserver.Path, "", chatBody("hi", false), http.StatusUnauthorized},
-		{"wrong key", http.MethodPost, glmserver.Path, "Bearer sk-other", chatBody("hi", false), http.StatusUnauthorized},
-		{"GET", http.MethodGet, glmserver.Path, "Bearer sk-test", "", http.StatusMethodNotAllowed},
-		{"unknown path", http.MethodPost, "/v1/completions", "Bearer sk-test", chatBody("hi", false), http.StatusNotFound},
-		{"not JSON", http.MethodPost, glmserver.Path, "Bearer sk-test", "{", http.StatusBadRequest},
-		{"no model", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"messages":[{"role":"user","content":"hi"}]}`, http.StatusBadRequest},
-		{"no messages", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[]}`, http.StatusBadRequest},
-		{"no role", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[{"content":"hi"}]}`, http.StatusBadRequest},
-		{"content a number", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[{"role":"user","content":7}]}`, http.StatusBadRequest},
-		{"no user message", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[{"role":"system","content":"x"}]}`, http.StatusBadRequest},
-		{"right key", http.MethodPost, glmserver.Path, "Bearer sk-test", chatBody("hi", false), http.StatusOK},
+		{"no key", http.MethodPost, glmserver.Path, "", chatBody("hi", false), http.StatusUnauthorized, "1001", ""},
+		{"wrong key", http.MethodPost, glmserver.Path, "Bearer sk-other", chatBody("hi", false), http.StatusUnauthorized, "1002", "invalid_api_key"},
+		{"GET", http.MethodGet, glmserver.Path, "Bearer sk-test", "", http.StatusMethodNotAllowed, "1210", ""},
+		{"unknown path", http.MethodPost, "/v1/completions", "Bearer sk-test", chatBody("hi", false), http.StatusNotFound, "1222", ""},
+		{"not JSON", http.MethodPost, glmserver.Path, "Bearer sk-test", "{", http.StatusBadRequest, "1210", ""},
+		{"no model", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"messages":[{"role":"user","content":"hi"}]}`, http.StatusBadRequest, "1210", ""},
+		{"no messages", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[]}`, http.StatusBadRequest, "1210", ""},
+		{"no role", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[{"content":"hi"}]}`, http.StatusBadRequest, "1210", ""},
+		{"content a number", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[{"role":"user","content":7}]}`, http.StatusBadRequest, "1210", ""},
+		{"no user message", http.MethodPost, glmserver.Path, "Bearer sk-test", `{"model":"m","messages":[{"role":"system","content":"x"}]}`, http.StatusBadRequest, "1210", ""},
+		{"right key", http.MethodPost, glmserver.Path, "Bearer sk-test", chatBody("hi", false), http.StatusOK, "", ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(tt.method, s.URL+tt.path, strings.NewReader(tt.body))
-			require.NoError(t, err)
-			if tt.auth != "" {
-				req.Header.Set("Authorization", tt.auth)
+	for _, dialect := range []glmserver.Dialect{glmserver.ZAI, glmserver.OpenAI} {
+		t.Run(dialect.String(), func(t *testing.T) {
+			s, c := start(t, glmserver.Config{APIKey: "sk-test", Dialect: dialect})
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					req, err := http.NewRequest(tt.method, s.URL+tt.path, strings.NewReader(tt.body))
+					require.NoError(t, err)
+					if tt.auth != "" {
+						req.Header.Set("Authorization", tt.auth)
+					}
+					resp, err := c.Do(req)
+					require.NoError(t, err)
+					defer resp.Body.Close()
+					assert.Equal(t, tt.code, resp.StatusCode)
+					if tt.code == http.StatusOK {
+						return
+					}
+					assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+					var e struct {
+						Error struct {
+							Message string  `json:"message"`
+							Type    *string `json:"type"`
+							Code    *string `json:"code"`
+						} `json:"error"`
+						RequestID string `json:"request_id"`
+					}
+					require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
+					assert.NotEmpty(t, e.Error.Message)
+					if dialect == glmserver.ZAI {
+						assert.Nil(t, e.Error.Type, "z.ai sends no type")
+						require.NotNil(t, e.Error.Code)
+						assert.Equal(t, tt.zai, *e.Error.Code)
+						assert.NotEmpty(t, e.RequestID)
+						return
+					}
+					require.NotNil(t, e.Error.Type)
+					assert.Equal(t, "invalid_request_error", *e.Error.Type)
+					if tt.openai == "" {
+						assert.Nil(t, e.Error.Code)
+					} else {
+						require.NotNil(t, e.Error.Code)
+						assert.Equal(t, tt.openai, *e.Error.Code)
+					}
+				})
 			}
-			resp, err := c.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			assert.Equal(t, tt.code, resp.StatusCode)
-			if tt.code == http.StatusOK {
-				return
-			}
-			var e struct {
-				Error struct {
-					Message string `json:"message"`
-					Type    string `json:"type"`
-				} `json:"error"`
-			}
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
-			assert.NotEmpty(t, e.Error.Message)
-			assert.Equal(t, "invalid_request_error", e.Error.Type)
+			s.Close()
+			assert.Equal(t, glmserver.Stats{Requests: 11, Unauthorized: 2, BadRequests: 8, OK: 1}, s.Stats())
 		})
 	}
-	s.Close()
-	assert.Equal(t, glmserver.Stats{Requests: 11, Unauthorized: 2, BadRequests: 8, OK: 1}, s.Stats())
 }
 
 func TestScriptedFaults(t *testing.T) {
@@ -444,6 +469,10 @@ func TestValidate(t *testing.T) {
 		{"sum above one", glmserver.Faults{RateLimit: 0.6, Unavailable: 0.6}, false},
 		{"negative delay", glmserver.Faults{SlowDelay: -time.Second}, false},
 		{"unknown form", glmserver.Faults{RetryAfterForm: 99}, false},
+		{"account errors", glmserver.Faults{AccountError: 0.5, UsageLimit: 0.5}, true},
+		{"account errors above one", glmserver.Faults{RateLimit: 0.5, AccountError: 0.4, UsageLimit: 0.2}, false},
+		{"negative account rate", glmserver.Faults{AccountError: -0.1}, false},
+		{"negative usage reset", glmserver.Faults{UsageReset: -time.Second}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
