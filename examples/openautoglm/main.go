@@ -5,7 +5,8 @@
 //
 // With no flags it starts an embedded OpenAI-compatible server on 127.0.0.1
 // that injects faults (429 with Retry-After, 503, 500, connection resets,
-// bodies cut mid-way, slow first bytes), so it runs offline in a few seconds:
+// bodies cut mid-way, slow first bytes, and 429s with an account error that
+// no retry fixes), so it runs offline in a few seconds:
 //
 //	go run ./examples/openautoglm
 //
@@ -86,6 +87,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.Float64Var(&f.Reset, "reset", f.Reset, "embedded server: share of connections reset before the headers")
 	fs.Float64Var(&f.ResetMidBody, "reset-mid-body", f.ResetMidBody, "embedded server: share of connections closed in the middle of the body")
 	fs.Float64Var(&f.Slow, "slow", f.Slow, "embedded server: share of slow first bytes")
+	fs.Float64Var(&f.AccountError, "account-error", f.AccountError, "embedded server: share of 429s with an account error (z.ai 1113, in arrears) that no retry fixes")
 	fs.DurationVar(&f.SlowDelay, "slow-delay", f.SlowDelay, "embedded server: delay of a slow first byte")
 	fs.DurationVar(&f.RetryAfter, "retry-after", f.RetryAfter, "embedded server: wait asked for by 429 and 503 (retry-after-ms, and Retry-After rounded up to seconds)")
 	noFaults := fs.Bool("no-faults", false, "embedded server: inject no faults")
@@ -128,6 +130,7 @@ func defaultConfig() config {
 			Reset:        0.02,
 			ResetMidBody: 0.02,
 			Slow:         0.02,
+			AccountError: 0.01,
 			SlowDelay:    1500 * time.Millisecond,
 			RetryAfter:   300 * time.Millisecond,
 		},

@@ -108,7 +108,9 @@ func TestLibraryScripted(t *testing.T) {
 	script := []glmserver.Fault{
 		glmserver.ServerError, glmserver.None, // request 0: a 500, then the answer
 		glmserver.RateLimit, glmserver.ResetMidBody, glmserver.Reset, glmserver.None, // request 1: four attempts
+		glmserver.AccountError, // request 2: a 429 that says the account is in arrears: no retry
 	}
+	const permanent = "HTTP 429, permanent"
 	tests := []struct {
 		name      string
 		compare   bool
@@ -116,17 +118,17 @@ func TestLibraryScripted(t *testing.T) {
 		attempts  []int
 		failures  []map[string]int
 	}{
-		{"library only", false, []int{6}, []int{10}, []map[string]int{{}}},
-		{"compared", true, []int{2, 6}, []int{6, 10}, []map[string]int{
-			{"HTTP 500": 1, "HTTP 429": 1, "body cut: connection closed": 1, "connection closed": 1},
-			{},
+		{"library only", false, []int{6}, []int{11}, []map[string]int{{permanent: 1}}},
+		{"compared", true, []int{2, 6}, []int{7, 11}, []map[string]int{
+			{"HTTP 500": 1, "HTTP 429": 1, "body cut: connection closed": 1, "connection closed": 1, permanent: 1},
+			{permanent: 1},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := defaultConfig()
-				cfg.Requests = 6
+				cfg.Requests = 7
 				cfg.Workers = 1
 				cfg.Rate = 0
 				cfg.StreamShare = 0
@@ -145,9 +147,12 @@ func TestLibraryScripted(t *testing.T) {
 					assert.Equal(t, tt.failures[i], s.Failures, s.Policy)
 					assert.Equal(t, int64(tt.attempts[i]), s.Server.Requests, s.Policy)
 					assert.Zero(t, s.Refused, s.Policy)
+					assert.Equal(t, 1, s.Permanent, s.Policy)
+					assert.Zero(t, s.RetriedPermanent, s.Policy)
+					assert.Equal(t, int64(1), s.Server.AccountErrors, s.Policy)
 				}
 				lib := sums[len(sums)-1]
-				assert.Equal(t, []string{"500", "429", "200", "200", "200", "200"}, lib.First)
+				assert.Equal(t, []string{"500", "429", "429", "200", "200", "200", "200"}, lib.First)
 				assert.Equal(t, 4, lib.Retries)
 			})
 		})
@@ -195,7 +200,7 @@ func TestRunExternalServer(t *testing.T) {
 	}{
 		{"right key", "sk-right", 20, 0, map[string]int{}},
 		// 401 is Permanent: returned at once, never retried.
-		{"wrong key", "sk-wrong", 0, 20, map[string]int{"HTTP 401": 20}},
+		{"wrong key", "sk-wrong", 0, 20, map[string]int{"HTTP 401, permanent": 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

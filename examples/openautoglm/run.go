@@ -22,6 +22,7 @@ import (
 
 	"github.com/backoff-go/backoff"
 	"github.com/backoff-go/backoff/internal/glmserver"
+	"github.com/backoff-go/backoff/llm"
 )
 
 // config is what the command line sets.
@@ -203,14 +204,16 @@ func peek(resp *http.Response) *backoff.StatusError {
 	return &backoff.StatusError{Code: resp.StatusCode, Header: resp.Header, Body: head}
 }
 
-// classify is the classifier the library run uses, which the summary also
-// uses to tell which failed answers were permanent.
-func classify(err error) backoff.Class { return backoff.Classify(err) }
+// classify is the classifier that llm.Options gives the library run, which
+// the summary also uses to tell which failed answers were permanent: it
+// reads the error body, where a 429 may be an account error.
+func classify(err error) backoff.Class { return llm.Classify(err) }
 
 // libraryOptions is what the library run gives backoff.Transport:
-// Production() as shipped, and the attempt timeout.
+// Production() as shipped, llm.Options() for the model API's error bodies
+// and waits, and the attempt timeout.
 func libraryOptions(cfg config) []backoff.Option {
-	opts := []backoff.Option{backoff.Production()}
+	opts := []backoff.Option{backoff.Production(), llm.Options()}
 	if cfg.AttemptTimeout > 0 {
 		opts = append(opts, backoff.WithAttemptTimeout(cfg.AttemptTimeout))
 	}
@@ -511,6 +514,12 @@ func ask(ctx context.Context, client *http.Client, cfg config, base, keyPrefix s
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			t.mu.Lock()
+			permanent := t.permanent
+			t.mu.Unlock()
+			if permanent {
+				return fmt.Sprintf("HTTP %d, permanent", resp.StatusCode)
+			}
 			return fmt.Sprintf("HTTP %d", resp.StatusCode)
 		}
 		var content string
@@ -689,9 +698,9 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 	fmt.Fprintf(w, "  latency        p50 %s  p99 %s\n", round(s.P50), round(s.P99))
 	if s.Embedded {
 		st := s.Server
-		fmt.Fprintf(w, "  server saw     %5d  requests: %d ok (%d streamed), %d×429, %d×503, %d×500, %d resets, %d cut mid-body, %d slow, %d abandoned\n",
+		fmt.Fprintf(w, "  server saw     %5d  requests: %d ok (%d streamed), %d×429, %d×503, %d×500, %d resets, %d cut mid-body, %d slow, %d account errors, %d abandoned\n",
 			st.Requests, st.OK, st.Streams, st.RateLimited, st.Unavailable, st.ServerErrors,
-			st.Resets, st.MidBodyResets, st.Slow, st.Aborted)
+			st.Resets, st.MidBodyResets, st.Slow, st.AccountErrors, st.Aborted)
 	}
 }
 
