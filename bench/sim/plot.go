@@ -242,7 +242,8 @@ func PlotOutage(cfg OutageConfig, rows []OutageRow, runs []OutageRun, dir string
 
 // PlotPolicies draws policies.png into dir (made if missing): each policy's
 // mean success rate against its attempts per request, with a bar from the
-// worst seed to the best, and its name beside the point.
+// worst seed to the best, one colour and glyph per policy, named in the
+// legend.
 func PlotPolicies(rows []PolicyRow, dir string) error {
 	if len(rows) == 0 {
 		return fmt.Errorf("sim: PlotPolicies: nothing to plot")
@@ -253,36 +254,33 @@ func PlotPolicies(rows []PolicyRow, dir string) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("The demo's fault mix: what each policy buys and costs (%d seeds)", rows[0].Seeds)
 	p.X.Label.Text = "attempts per request (mean)"
-	p.Y.Label.Text = "success rate, % (mean; bar: min to max)"
+	p.Y.Label.Text = "success rate, % (mean; bar: worst to best seed)"
 	p.Add(plotter.NewGrid())
-	var pts errPoints
-	labels := plotter.XYLabels{}
-	for _, r := range rows {
-		pts.XYs = append(pts.XYs, plotter.XY{X: r.Amplification, Y: 100 * r.SuccessMean})
-		pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{100 * (r.SuccessMean - r.SuccessMin), 100 * (r.SuccessMax - r.SuccessMean)})
-		labels.XYs = append(labels.XYs, plotter.XY{X: r.Amplification, Y: 100 * r.SuccessMean})
-		labels.Labels = append(labels.Labels, "  "+r.Policy)
+	p.Legend.Left = false
+	p.Legend.Top = false
+	p.Legend.XOffs = -vg.Millimeter * 2
+	p.Legend.YOffs = vg.Millimeter * 2
+	for i, r := range rows {
+		pts := errPoints{
+			XYs:     plotter.XYs{{X: r.Amplification, Y: 100 * r.SuccessMean}},
+			YErrors: plotter.YErrors{{Low: 100 * (r.SuccessMean - r.SuccessMin), High: 100 * (r.SuccessMax - r.SuccessMean)}},
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return err
+		}
+		sc.Color = plotutil.Color(i)
+		sc.Shape = plotutil.Shape(i)
+		sc.Radius = vg.Points(4)
+		bars, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return err
+		}
+		bars.Color = plotutil.Color(i)
+		p.Add(bars, sc)
+		p.Legend.Add(fmt.Sprintf("%s: %.1f%%, %.3f", r.Policy, 100*r.SuccessMean, r.Amplification), sc)
 	}
-	sc, err := plotter.NewScatter(pts)
-	if err != nil {
-		return err
-	}
-	sc.Color = plotutil.Color(0)
-	sc.Shape = draw.CircleGlyph{}
-	bars, err := plotter.NewYErrorBars(pts)
-	if err != nil {
-		return err
-	}
-	bars.Color = plotutil.Color(0)
-	l, err := plotter.NewLabels(labels)
-	if err != nil {
-		return err
-	}
-	for i := range l.TextStyle {
-		l.TextStyle[i].Font.Size = vg.Points(9)
-	}
-	p.Add(bars, sc, l)
-	p.X.Max += 0.15 // room for the labels of the rightmost points
+	p.X.Min, p.X.Max = 0.98, max(p.X.Max, 1.3)
 	return p.Save(9*vg.Inch, 6*vg.Inch, filepath.Join(dir, "policies.png"))
 }
 

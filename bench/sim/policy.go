@@ -16,6 +16,7 @@ import (
 
 	"github.com/backoff-go/backoff"
 	"github.com/backoff-go/backoff/internal/glmserver"
+	"github.com/backoff-go/backoff/llm"
 )
 
 // The policy table: the openautoglm demo's load, sent through the real
@@ -110,7 +111,9 @@ func plainRetries() []backoff.Option {
 	}
 }
 
-// LoadPolicies returns the rows of the policy table, in order.
+// LoadPolicies returns the rows of the policy table, in order. Every
+// request carries an Idempotency-Key (see RunLoad), so the rows differ only
+// in their options and BufferBody; the last is the demo's configuration.
 //
 // An Option cannot be looked into, so to count a preset's breaker trips its
 // breaker is replaced by ServiceBreaker, the same settings with an
@@ -140,6 +143,9 @@ func LoadPolicies() []LoadPolicy {
 			return append(plainRetries(), backoff.WithBreaker(ServiceBreaker(onChange)))
 		}},
 		{Name: "Production()+BufferBody", Options: production, BufferBody: 1 << 20},
+		{Name: "Production()+llm.Options()+BufferBody", Options: func(onChange func(from, to backoff.State)) []backoff.Option {
+			return append(production(onChange), llm.Options())
+		}, BufferBody: 1 << 20},
 	}
 }
 
