@@ -81,7 +81,7 @@ func TestCompareSameFaults(t *testing.T) {
 		require.Len(t, lines, 2)
 		assert.Contains(t, lines[0], fmt.Sprintf("successes      %5d  (", none.Successes))
 		assert.Contains(t, lines[1], fmt.Sprintf("successes      %5d  (", lib.Successes))
-		assert.Less(t, strings.Index(out, "no retries:"), strings.Index(out, "backoff.Production():"))
+		assert.Less(t, strings.Index(out, "no retries:"), strings.Index(out, "backoff.Production() with llm.Options():"))
 		for _, want := range []string{"attempts", "retries", "amplification", "failures", "permanent", "breaker", "p50", "p99", "server saw", "success rate", "points"} {
 			assert.Contains(t, out, want)
 		}
@@ -271,7 +271,7 @@ func TestProgressLine(t *testing.T) {
 	// counts and ends the line, so the summary starts on a line of its own.
 	runs := strings.SplitAfter(stderr.String(), "\n")
 	require.Len(t, runs, 3, "two runs and the empty rest")
-	for i, name := range []string{"no retries", "backoff.Production()"} {
+	for i, name := range []string{"no retries", "backoff.Production() with llm.Options()"} {
 		lines := strings.Split(runs[i], "\r")
 		last := lines[len(lines)-1]
 		assert.Contains(t, last, name+": 10/10 done  10 ok  0 failed  10 attempts  0 refused by the breaker")

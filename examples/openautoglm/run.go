@@ -90,7 +90,7 @@ func (p policy) String() string {
 	if p == noRetries {
 		return "no retries"
 	}
-	return "backoff.Production()"
+	return "backoff.Production() with llm.Options()"
 }
 
 // summary is what one run did.
