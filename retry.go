@@ -254,8 +254,9 @@ func WithNotify(f func(a Attempt, wait time.Duration)) Option {
 // WithBreaker guards every attempt with b: each attempt takes a [Permit]
 // from b.Allow and reports its error to the permit's Done; an attempt that
 // panics, or runs out its [WithAttemptTimeout], counts as a failure (the
-// panic then goes on up). When b refuses an attempt, Retry stops at once with
-// [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
+// panic then goes on up), and a failure after the caller's context ended is
+// neutral. When b refuses an attempt, or would still refuse one at the end of
+// the next wait, Retry stops at once with [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
 // nil means no breaker (the default), and turns off one set by an earlier
 // option, such as [Production]'s.
 func WithBreaker(b *Breaker) Option {
@@ -307,9 +308,20 @@ func newConfig(opts []Option) config {
 //   - [ErrBudget] when the budget ([WithBudget]) refuses the retry;
 //   - [ErrCircuitOpen] at once when the breaker ([WithBreaker]) refuses an
 //     attempt: Reason is then the breaker's [*OpenError], which errors.Is
-//     ErrCircuitOpen, and the Error's Attempts counts only the attempts made;
+//     ErrCircuitOpen, and the Error's Attempts counts only the attempts made.
+//     Before a wait, a breaker that is open and stays open past the end of
+//     the wait stops Retry in the same way, with the time it stays open, so
+//     that no wait is spent only to be refused: no budget token is taken and
+//     WithNotify is not called. A wait that ends once the breaker would
+//     admit a probe goes ahead;
 //   - context.Cause(ctx) when the context ends: a context that is already done
 //     runs no attempt, and cancelling during a wait returns at once.
+//
+// The wait is at least what the server asked for, which the strategy sees in
+// [Attempt].After. A failed attempt whose caller's context ended while it ran
+// (cancelled, with any cause, or past its deadline) teaches nothing: it is
+// neutral for the breaker, and not told to an Observer, since the failure is
+// the caller's doing. (A success is a success, and counts, even then.)
 //
 // op gets ctx itself, or with WithAttemptTimeout a context derived from it.
 // A panic in op is not recovered: it
