@@ -365,14 +365,15 @@ func TestPlotOutage(t *testing.T) {
 	cfg.Duration = 3 * time.Second
 	ps := sim.OutagePolicies()[:3]
 	dir := filepath.Join(t.TempDir(), "plots")
-	for _, shared := range []bool{false, true} {
-		cfg.Shared = shared
+	for _, c := range []struct{ shared, down bool }{{false, false}, {true, false}, {false, true}} {
+		cfg.Shared, cfg.Down = c.shared, c.down
 		rows, runs, err := sim.OutageSweep(context.Background(), cfg, ps, 1, 1, 0)
 		require.NoError(t, err)
 		require.NoError(t, sim.PlotOutage(cfg, rows, runs, dir))
 		require.Error(t, sim.PlotOutage(cfg, rows, runs[:1], dir))
 	}
-	for _, f := range []string{"outage_load.png", "outage_backlog.png", "outage_shared_load.png", "outage_shared_backlog.png"} {
+	for _, f := range []string{"outage_load.png", "outage_backlog.png", "outage_shared_load.png", "outage_shared_backlog.png",
+		"longoutage_load.png", "longoutage_backlog.png"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		require.NoError(t, err)
 		require.True(t, bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")), "%s is a PNG", f)
