@@ -79,13 +79,13 @@ import (
 // (http.Request.WithContext) with its own context and body, sharing the URL
 // and Header with the caller's request, which a RoundTripper only reads.
 //
-// [WithAttemptTimeout] bounds each attempt until its response headers arrive
-// (and the body bytes it reads before handing the response on: the 4 KiB of
-// a failed status, a body that BufferBody reads):
-// an attempt that times out, while the request's context lives, is Transient
-// and is retried (for a non-idempotent request, only as the rule above
-// allows). Once the headers are in, the timeout is disarmed, so it never cuts
-// off a body that the caller is still reading; the attempt's context ends
+// [WithAttemptTimeout] bounds each attempt until its response headers arrive,
+// and the body bytes that Transport reads before it hands the response on
+// (the first 4 KiB of a failed status, a body that BufferBody reads): an
+// attempt that times out, while the request's context lives, is Transient and
+// is retried (for a non-idempotent request, only as the rule above allows).
+// Once those are in, the timeout is disarmed, so it never cuts off a body
+// that the caller is still reading; the attempt's context ends
 // when the caller closes the returned body (reaching EOF is not enough: close
 // it, as always), which is why the returned body is then wrapped. While a
 // discarded response is drained, the timeout applies again. Without an
@@ -126,7 +126,8 @@ type Transport struct {
 	// up to BufferBody bytes, before it is returned, so that a connection
 	// cut in the middle of the body is a failed attempt, retried under the
 	// rules above (the idempotency rule included), instead of an error in
-	// the caller's read. A body longer than BufferBody (by its
+	// the caller's read; when no retry follows, RoundTrip returns that
+	// read's error in its [*Error], and no response. A body longer than BufferBody (by its
 	// Content-Length, or once that many bytes are read) is returned as it
 	// streams, the bytes read given back first; a body of Content-Type
 	// text/event-stream, and a 101 Switching Protocols connection, are

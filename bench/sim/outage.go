@@ -306,20 +306,20 @@ func (r *request) end(now time.Duration, ok, refused bool, random func() float64
 	if !more {
 		return gaveUp
 	}
+	wait = max(wait, 0)
 	if c.Breaker != nil && c.Breaker.State() == backoff.Open {
-		// Refused, so no permit is taken: the OpenError tells how long the
-		// breaker goes on refusing.
-		if _, err := c.Breaker.Allow(); err != nil {
-			var oe *backoff.OpenError
-			if errors.As(err, &oe) && oe.RetryAfter > wait {
-				return refusedByBreaker
-			}
+		// Retry stops before a wait that would end while the breaker
+		// still refuses. An Open breaker's Allow takes no permit and says
+		// how long it stays open.
+		var oe *backoff.OpenError
+		if _, err := c.Breaker.Allow(); errors.As(err, &oe) && oe.RetryAfter > wait {
+			return refusedByBreaker
 		}
 	}
 	if c.Budget != nil && !c.Budget.TryWithdraw() {
 		return refusedByBudget
 	}
-	r.prev = max(wait, 0)
+	r.prev = wait
 	return retryNow
 }
 
@@ -341,8 +341,9 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // breaker's Allow before every attempt (a refusal ends the request), a budget
 // Deposit before the first, each attempt's result to its permit's Done and to
 // an Observer strategy, then for a failure its Class, the attempt limit, the
-// strategy's Delay with Attempt.Random from the run's generator, and the
-// budget's TryWithdraw before the wait. The server serves attempts one at a
+// strategy's Delay with Attempt.Random from the run's generator, a stop when
+// the breaker would still be open at the end of the wait, and the budget's
+// TryWithdraw before the wait. The server serves attempts one at a
 // time in arrival order, Service each, and does no work during the stall; it
 // also serves attempts whose client has already given up on them. An attempt
 // whose answer would come later than Timeout after it was sent fails at
