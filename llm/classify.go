@@ -115,7 +115,12 @@ func vendorClass(e errorBody, se *backoff.StatusError) (backoff.Class, bool) {
 }
 
 // accountError reports the OpenAI codes and types of an account or billing
-// error, which no retry fixes.
+// error, which no retry fixes. Beyond the guides cited on Classify, three
+// come from the API's own answers as users reported them: billing_not_active
+// on a 429 (https://github.com/BerriAI/litellm/issues/2743), access_terminated
+// as a type with a null code (https://github.com/ztjhz/BetterChatGPT/issues/105)
+// and account_deactivated on a 401
+// (https://github.com/nat/openplayground/issues/143).
 func accountError(name []byte) bool {
 	switch string(name) {
 	case "insufficient_quota",

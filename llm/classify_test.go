@@ -142,7 +142,7 @@ func TestClassifyOpenAI(t *testing.T) {
 		{"429 project_spend_limit_exceeded", status(429, openAI(quota, "insufficient_quota", "project_spend_limit_exceeded")), permanent},
 		{"429 organization_usage_limit_exceeded", status(429, openAI(quota, "insufficient_quota", "organization_usage_limit_exceeded")), permanent},
 		{"429 billing_not_active", status(429, openAI("Your account is not active, please check your billing details on our website.", "billing_not_active", "billing_not_active")), permanent},
-		{"429 access_terminated", status(429, openAI("You uploaded an unacceptable training file.", "access_terminated", "null")), permanent},
+		{"429 access_terminated", status(429, openAI("Your access was terminated due to violation of our policies, please check your email for more information.", "access_terminated", "null")), permanent},
 		{"400 billing_hard_limit_reached", status(400, openAI("Billing hard limit has been reached", "invalid_request_error", "billing_hard_limit_reached")), permanent},
 		{"429 rate_limit_exceeded, requests", status(429, openAI("Rate limit reached for gpt-4o in organization org-abc on requests per min (RPM): Limit 500, Used 500, Requested 1.", "requests", "rate_limit_exceeded")), temporary},
 		{"429 rate_limit_exceeded, tokens", status(429, openAI("Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.", "tokens", "rate_limit_exceeded")), temporary},

@@ -101,7 +101,12 @@ func messageReset(msg []byte) (time.Time, bool) {
 }
 
 // beijing is the offset of the time z.ai and BigModel print; China has kept
-// UTC+8 without summer time since 1991.
+// UTC+8 without summer time since 1991. The 1308 body is
+// {"error":{"code":"1308","message":"已达到 5 小时的使用上限。您的限额将在
+// 2026-08-25 07:41:44 重置。"}} (https://github.com/dirge-code/dirge/issues/818),
+// and clients that read its time as UTC woke 8 hours late
+// (https://github.com/diegosouzapw/OmniRoute/issues/14479,
+// https://github.com/can1357/oh-my-pi/issues/11014).
 const beijing = 8 * time.Hour
 
 func parseStamp(b []byte) (time.Time, bool) {
