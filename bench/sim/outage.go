@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/backoff-go/backoff"
@@ -39,6 +40,11 @@ type OutageConfig struct {
 	// Shared gives all clients one Caller (one process calling on behalf of
 	// many); otherwise each client builds its own, as separate processes do.
 	Shared bool
+
+	// Down makes the server down rather than stalled from StallStart to
+	// StallEnd: it refuses every attempt at once (connection refused), so
+	// nothing queues, and it is healthy again at StallEnd.
+	Down bool
 }
 
 // DefaultOutage is the scenario of the issue: 100 clients at 10 requests/s,
@@ -56,6 +62,24 @@ var DefaultOutage = OutageConfig{
 	Bin:            10 * time.Millisecond,
 	GoodFraction:   0.9,
 	RecoveryWindow: 500 * time.Millisecond,
+}
+
+// DefaultLongOutage is the long outage: the default scenario's clients
+// and server, but the server is down (refusing connections) from 2s to
+// 62s, then healthy until requests stop at 100s; recovery once goodput
+// stays at 90% of the offered load over windows of 1s, in bins of 100ms.
+var DefaultLongOutage = OutageConfig{
+	Clients:        100,
+	Rate:           10,
+	Service:        800 * time.Microsecond,
+	Timeout:        200 * time.Millisecond,
+	StallStart:     2 * time.Second,
+	StallEnd:       62 * time.Second,
+	Duration:       100 * time.Second,
+	Bin:            100 * time.Millisecond,
+	GoodFraction:   0.9,
+	RecoveryWindow: time.Second,
+	Down:           true,
 }
 
 func (c OutageConfig) validate() error {
@@ -109,8 +133,10 @@ var (
 // preset.go define it, because an Option cannot be looked into and its
 // Breaker reads the real clock: 4 attempts,
 // Classified{Transient: FullJitter(Exponential{Initial: 200ms, Max: 30s})},
-// a Breaker with default settings (here on the simulated clock) and a Budget
-// with default settings.
+// the service breaker (FailureRatio 0.5 over 20 calls in 10s, or 10
+// failures in a row; OpenFor 1s doubling to 30s; here on the simulated
+// clock) and Budget{Ratio: 0.2, Burst: 10}. "plain retries" is the same
+// strategy and attempts with neither breaker nor budget.
 func OutagePolicies() []OutagePolicy {
 	retries := func(s backoff.Strategy) func(backoff.Clock) Caller {
 		return func(backoff.Clock) Caller { return Caller{Strategy: s, MaxAttempts: 3} }
@@ -140,24 +166,31 @@ func OutagePolicies() []OutagePolicy {
 			a := backoff.NewAdaptive(backoff.AdaptiveSettings{Min: 10 * time.Millisecond, Initial: 10 * time.Millisecond, Max: time.Second})
 			return Caller{Strategy: a, MaxAttempts: 3}
 		}},
-		{Name: "production", New: production(0)},
-		{Name: "production(OpenFor=1s)", New: production(time.Second)},
+		{Name: "plain retries", New: func(backoff.Clock) Caller {
+			return Caller{Strategy: productionStrategy, MaxAttempts: 4}
+		}},
+		{Name: "production", New: func(clock backoff.Clock) Caller {
+			return Caller{
+				Strategy:    productionStrategy,
+				MaxAttempts: 4,
+				Budget:      backoff.NewBudget(backoff.BudgetSettings{Ratio: 0.2, Burst: 10}),
+				Breaker: backoff.NewBreaker(backoff.BreakerSettings{
+					FailureRatio:        0.5,
+					MinCalls:            20,
+					Window:              10 * time.Second,
+					ConsecutiveFailures: 10,
+					OpenFor:             time.Second,
+					MaxOpenFor:          30 * time.Second,
+					Clock:               clock,
+				}),
+			}
+		}},
 	}
 }
 
-// production rebuilds backoff.Production(), with the breaker's OpenFor set
-// to openFor (0: the default, 30s).
-func production(openFor time.Duration) func(backoff.Clock) Caller {
-	return func(clock backoff.Clock) Caller {
-		return Caller{
-			Strategy: backoff.Classified{
-				Transient: backoff.FullJitter(backoff.Exponential{Initial: 200 * time.Millisecond, Max: 30 * time.Second}),
-			},
-			MaxAttempts: 4,
-			Budget:      backoff.NewBudget(backoff.BudgetSettings{}),
-			Breaker:     backoff.NewBreaker(backoff.BreakerSettings{OpenFor: openFor, Clock: clock}),
-		}
-	}
+// productionStrategy is Production()'s strategy.
+var productionStrategy = backoff.Classified{
+	Transient: backoff.FullJitter(backoff.Exponential{Initial: 200 * time.Millisecond, Max: 30 * time.Second}),
 }
 
 // OutageRun is what one run measured. The series have one entry per Bin of
@@ -174,12 +207,19 @@ type OutageRun struct {
 	Offered []int           // requests that arrived, per bin
 	Goodput []int           // requests that succeeded, per bin
 	Backlog []time.Duration // at each bin's end, the time until the server is idle
+
+	// Per Caller (one entry when Shared): the attempts that reached the
+	// server from StallStart to StallEnd, and of those the probes, the
+	// attempts its breaker admitted while HalfOpen.
+	StallAttempts []int
+	StallProbes   []int
 }
 
 type outageEvent struct {
-	kind uint8
-	id   int32 // the client of an arrival, the request otherwise
-	ok   bool  // for an outcome: the attempt succeeded in time
+	kind    uint8
+	id      int32 // the client of an arrival, the request otherwise
+	ok      bool  // for an outcome: the attempt succeeded in time
+	refused bool  // for an outcome: the server was down
 }
 
 const (
@@ -191,11 +231,13 @@ const (
 // request is one call's progress: what backoff.Retry keeps in its loop.
 type request struct {
 	caller  *Caller
+	slot    int32 // the caller's index in StallAttempts
 	arrived time.Duration
 	sent    time.Duration // when the last attempt was sent
 	prev    time.Duration // the wait before the last attempt; after end, the wait before the next
 	n       int           // attempts made
 	permit  backoff.Permit
+	probe   bool // the attempt in flight was admitted by a HalfOpen breaker
 }
 
 // begin starts the next attempt of r at now, as Retry does before each
@@ -203,7 +245,9 @@ type request struct {
 // Deposit. It reports false when the breaker refuses, which ends the request.
 func (r *request) begin(now time.Duration) bool {
 	c := r.caller
+	r.probe = false
 	if c.Breaker != nil {
+		r.probe = c.Breaker.State() == backoff.HalfOpen
 		p, err := c.Breaker.Allow()
 		if err != nil {
 			return false
@@ -230,15 +274,20 @@ const (
 )
 
 // end ends the attempt of r in flight at now, which succeeded when ok and
-// otherwise timed out, as Retry does after an attempt: the result to the
-// permit and to an Observer strategy; for a failure, its class, the attempt
-// limit, the strategy's Delay (with random() as Attempt.Random, drawn only
-// then) and the budget's TryWithdraw. On retryNow, r.prev is the wait.
-func (r *request) end(now time.Duration, ok bool, random func() float64) next {
+// otherwise timed out (or was refused, when refused), as Retry does after
+// an attempt: the result to the permit and to an Observer strategy; for a
+// failure, its class, the attempt limit, the strategy's Delay (with
+// random() as Attempt.Random, drawn only then), the stop when the breaker
+// is Open and stays Open past the wait (no token spent), and the budget's
+// TryWithdraw. On retryNow, r.prev is the wait.
+func (r *request) end(now time.Duration, ok, refused bool, random func() float64) next {
 	c := r.caller
 	var err error
 	if !ok {
 		err = errAttemptTimeout
+		if refused {
+			err = errRefused
+		}
 	}
 	if c.Breaker != nil {
 		r.permit.Done(err)
@@ -277,6 +326,10 @@ func (r *request) end(now time.Duration, ok bool, random func() float64) next {
 // errAttemptTimeout is what an attempt that ran out its timeout returns; the
 // library classifies it Transient, and its Breaker counts it as a failure.
 var errAttemptTimeout = fmt.Errorf("sim: attempt timed out: %w", context.DeadlineExceeded)
+
+// errRefused is what an attempt to a server that is down returns: Transient,
+// and a failure for the Breaker.
+var errRefused = fmt.Errorf("sim: server down: %w", syscall.ECONNREFUSED)
 
 // epoch is time 0 of every run's clock.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -323,6 +376,11 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 		Goodput: make([]int, bins),
 		Backlog: make([]time.Duration, bins),
 	}
+	slots := cfg.Clients
+	if cfg.Shared {
+		slots = 1
+	}
+	run.StallAttempts, run.StallProbes = make([]int, slots), make([]int, slots)
 	binOf := func(t time.Duration) int {
 		if t < 0 || t >= time.Duration(bins)*cfg.Bin {
 			return -1
@@ -368,15 +426,26 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 		if b := binOf(now); b >= 0 {
 			run.Load[b]++
 		}
+		stalled := now >= cfg.StallStart && now < cfg.StallEnd
+		if stalled {
+			run.StallAttempts[r.slot]++
+			if r.probe {
+				run.StallProbes[r.slot]++
+			}
+		}
+		if cfg.Down && stalled {
+			q.push(now, outageEvent{kind: evOutcome, id: id, refused: true})
+			return
+		}
 		if end := srv.serve(now); end-now <= cfg.Timeout {
 			q.push(end, outageEvent{kind: evOutcome, id: id, ok: true})
 		} else {
 			q.push(now+cfg.Timeout, outageEvent{kind: evOutcome, id: id})
 		}
 	}
-	outcome := func(now time.Duration, id int32, ok bool) {
+	outcome := func(now time.Duration, id int32, ok, refused bool) {
 		r := &reqs[id]
-		switch next := r.end(now, ok, jitter.Float64); next {
+		switch next := r.end(now, ok, refused, jitter.Float64); next {
 		case retryNow:
 			q.push(now+r.prev, outageEvent{kind: evSend, id: id})
 		case refusedByBudget:
@@ -407,12 +476,16 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 			if b := binOf(now); b >= 0 {
 				run.Offered[b]++
 			}
-			reqs = append(reqs, request{caller: callers[ev.id], arrived: now})
+			slot := ev.id
+			if cfg.Shared {
+				slot = 0
+			}
+			reqs = append(reqs, request{caller: callers[ev.id], slot: slot, arrived: now})
 			send(now, int32(len(reqs)-1))
 		case evSend:
 			send(now, ev.id)
 		case evOutcome:
-			outcome(now, ev.id, ev.ok)
+			outcome(now, ev.id, ev.ok, ev.refused)
 		}
 	}
 	sample(time.Duration(bins) * cfg.Bin)
@@ -451,6 +524,9 @@ type OutageMetrics struct {
 	P50, P99      time.Duration // latency of the requests that succeeded, arrival to success; 0 if none did
 	Recovered     bool
 	Recovery      time.Duration // after StallEnd; see OutageConfig
+	// The most attempts, and probes, that one Caller sent to the server
+	// from StallStart to StallEnd.
+	StallAttempts, StallProbes int
 }
 
 // Metrics sums up r, which RunOutage made from cfg.
@@ -474,6 +550,9 @@ func (r OutageRun) Metrics(cfg OutageConfig) OutageMetrics {
 		m.P50, m.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	}
 	m.Recovery, m.Recovered = r.recovery(cfg)
+	if len(r.StallAttempts) > 0 {
+		m.StallAttempts, m.StallProbes = slices.Max(r.StallAttempts), slices.Max(r.StallProbes)
+	}
 	return m
 }
 
@@ -521,6 +600,9 @@ type OutageRow struct {
 	P50MS, P99MS   float64
 	RecoveredSeeds int     // seeds in which the service recovered
 	RecoveryS      float64 // the slowest recovery over the seeds, if all recovered
+	// The most attempts, and probes, that one Caller sent during the stall,
+	// over all seeds.
+	StallAttempts, StallProbes int
 }
 
 // OutageSweep runs every policy with seeds seeds, each seeded from (seed,
@@ -562,6 +644,8 @@ func OutageSweep(ctx context.Context, cfg OutageConfig, policies []OutagePolicy,
 				row.P50MS += ms(m.P50)
 				row.P99MS += ms(m.P99)
 			}
+			row.StallAttempts = max(row.StallAttempts, m.StallAttempts)
+			row.StallProbes = max(row.StallProbes, m.StallProbes)
 			if m.Recovered {
 				row.RecoveredSeeds++
 				row.RecoveryS = max(row.RecoveryS, m.Recovery.Seconds())
@@ -580,10 +664,11 @@ func OutageSweep(ctx context.Context, cfg OutageConfig, policies []OutagePolicy,
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // OutageHeader is the CSV header of WriteOutageCSV.
-var OutageHeader = []string{"policy", "amplification", "peak_ratio", "success_rate", "p50_ms", "p99_ms", "recovery_s"}
+var OutageHeader = []string{"policy", "amplification", "peak_ratio", "success_rate", "p50_ms", "p99_ms", "recovery_s", "stall_attempts_per_caller", "stall_probes_per_caller"}
 
 // WriteOutageCSV writes rows as CSV, with OutageHeader first. recovery_s is
-// the slowest seed's recovery, or "never" when some seed did not recover.
+// the slowest seed's recovery, or "never" when some seed did not recover;
+// the stall_ columns are the most of any one Caller in any seed.
 func WriteOutageCSV(w io.Writer, rows []OutageRow) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(OutageHeader); err != nil {
@@ -602,6 +687,8 @@ func WriteOutageCSV(w io.Writer, rows []OutageRow) error {
 			strconv.FormatFloat(r.P50MS, 'f', 1, 64),
 			strconv.FormatFloat(r.P99MS, 'f', 1, 64),
 			recovery,
+			strconv.Itoa(r.StallAttempts),
+			strconv.Itoa(r.StallProbes),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err

@@ -97,7 +97,8 @@ func (integerTicks) Ticks(min, max float64) []plot.Tick {
 // succeeding, per 100ms, as multiples of the steady load before the stall;
 // and outage_backlog.png, the server's backlog (how long a new attempt would
 // wait) in seconds, against the attempt timeout. The stall is shaded. When
-// cfg.Shared, the names start with outage_shared_ instead.
+// cfg.Down, the names start with longoutage_ rather than outage_, and
+// when cfg.Shared, shared_ follows.
 func PlotOutage(cfg OutageConfig, rows []OutageRow, runs []OutageRun, dir string) error {
 	if len(rows) != len(runs) {
 		return fmt.Errorf("sim: PlotOutage: %d rows but %d runs", len(rows), len(runs))
@@ -138,8 +139,11 @@ func PlotOutage(cfg OutageConfig, rows []OutageRow, runs []OutageRun, dir string
 		}
 	}
 	prefix := "outage_"
+	if cfg.Down {
+		prefix = "longoutage_"
+	}
 	if cfg.Shared {
-		prefix = "outage_shared_"
+		prefix += "shared_"
 	}
 	recovery := func(r OutageRow) string {
 		if r.RecoveredSeeds == r.Seeds {
@@ -234,4 +238,55 @@ func PlotOutage(cfg OutageConfig, rows []OutageRow, runs []OutageRun, dir string
 		}
 	}
 	return nil
+}
+
+// PlotPolicies draws policies.png into dir (made if missing): each policy's
+// mean success rate against its attempts per request, with a bar from the
+// worst seed to the best, one colour and glyph per policy, named in the
+// legend.
+func PlotPolicies(rows []PolicyRow, dir string) error {
+	if len(rows) == 0 {
+		return fmt.Errorf("sim: PlotPolicies: nothing to plot")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("The demo's fault mix: what each policy buys and costs (%d seeds)", rows[0].Seeds)
+	p.X.Label.Text = "attempts per request (mean)"
+	p.Y.Label.Text = "success rate, % (mean; bar: worst to best seed)"
+	p.Add(plotter.NewGrid())
+	p.Legend.Left = false
+	p.Legend.Top = false
+	p.Legend.XOffs = -vg.Millimeter * 2
+	p.Legend.YOffs = vg.Millimeter * 2
+	for i, r := range rows {
+		pts := errPoints{
+			XYs:     plotter.XYs{{X: r.Amplification, Y: 100 * r.SuccessMean}},
+			YErrors: plotter.YErrors{{Low: 100 * (r.SuccessMean - r.SuccessMin), High: 100 * (r.SuccessMax - r.SuccessMean)}},
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return err
+		}
+		sc.Color = plotutil.Color(i)
+		sc.Shape = plotutil.Shape(i)
+		sc.Radius = vg.Points(4)
+		bars, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return err
+		}
+		bars.Color = plotutil.Color(i)
+		p.Add(bars, sc)
+		p.Legend.Add(fmt.Sprintf("%s: %.1f%%, %.3f", r.Policy, 100*r.SuccessMean, r.Amplification), sc)
+	}
+	p.X.Min, p.X.Max = 0.98, max(p.X.Max, 1.3)
+	return p.Save(9*vg.Inch, 6*vg.Inch, filepath.Join(dir, "policies.png"))
+}
+
+// errPoints are points with vertical error bars, as plotter.YErrorBars
+// reads them.
+type errPoints struct {
+	plotter.XYs
+	plotter.YErrors
 }

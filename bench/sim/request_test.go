@@ -86,8 +86,11 @@ func TestRequestDrivesLikeRetry(t *testing.T) {
 			return Caller{
 				Strategy:    backoff.Classified{Transient: backoff.Exponential{Initial: 200 * time.Millisecond, Max: 30 * time.Second}},
 				MaxAttempts: 4,
-				Budget:      backoff.NewBudget(backoff.BudgetSettings{}),
-				Breaker:     backoff.NewBreaker(backoff.BreakerSettings{Clock: clock}),
+				Budget:      backoff.NewBudget(backoff.BudgetSettings{Ratio: 0.2, Burst: 10}),
+				Breaker: backoff.NewBreaker(backoff.BreakerSettings{
+					FailureRatio: 0.5, MinCalls: 20, Window: 10 * time.Second, ConsecutiveFailures: 10,
+					OpenFor: time.Second, MaxOpenFor: 30 * time.Second, Clock: clock,
+				}),
 			}
 		}, ends: []string{"succeeded", "gave up", "breaker refused"}},
 	}
@@ -160,7 +163,7 @@ func TestRequestDrivesLikeRetry(t *testing.T) {
 						now += timeout
 					}
 					clock.Set(now)
-					n := r.end(now, ok, func() float64 { return 0.5 })
+					n := r.end(now, ok, false, func() float64 { return 0.5 })
 					if n == retryNow {
 						now += r.prev
 						continue

@@ -1,10 +1,12 @@
 // Command openautoglm sends chat-completion requests, some of them streamed,
-// from concurrent workers through backoff's retrying HTTP transport with the
-// Production preset, and prints what the retries cost and bought.
+// from concurrent workers, twice: once with no retries at all and once
+// through backoff's retrying HTTP transport with the Production preset, and
+// prints a summary of each run and what the retries cost and bought.
 //
 // With no flags it starts an embedded OpenAI-compatible server on 127.0.0.1
 // that injects faults (429 with Retry-After, 503, 500, connection resets,
-// slow first bytes), so it runs offline in a few seconds:
+// bodies cut mid-way, slow first bytes, and 429s with an account error that
+// no retry fixes), so it runs offline in a few seconds:
 //
 //	go run ./examples/openautoglm
 //
@@ -12,6 +14,17 @@
 // server instead, with -api-key (or OPENAI_API_KEY):
 //
 //	go run ./examples/openautoglm -base-url https://host/v1 -requests 20
+//
+// The two runs send the same load (the same requests, started at the same
+// times) and meet the same faults: each request carries an Idempotency-Key,
+// and the embedded server draws the fault of a request's n-th attempt from
+// (seed, key, n), not from the order in which attempts arrive, which
+// retries change. So every request's first attempt meets the same fault in
+// both runs, and the difference between the two summaries is what the
+// retries did. (Drawing from one sequence in arrival order would hand the
+// library's run different faults from the first retry on, and the gap
+// would mix luck with policy.) Against a real server, -compare=false runs
+// the library only.
 package main
 
 import (
@@ -63,7 +76,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "deadline of one request, its retries included")
 	fs.DurationVar(&cfg.AttemptTimeout, "attempt-timeout", cfg.AttemptTimeout, "deadline of one attempt's response headers; 0: none")
 	fs.Float64Var(&cfg.StreamShare, "stream", cfg.StreamShare, "share of the requests that are streamed, in [0,1]")
-	fs.DurationVar(&cfg.OpenFor, "open-for", cfg.OpenFor, "how long the circuit breaker stays open before it probes")
+	fs.Int64Var(&cfg.BufferBody, "buffer-body", cfg.BufferBody, "bytes of a non-streamed answer the transport reads before returning it, so that a cut body is retried; 0: off")
+	fs.BoolVar(&cfg.Compare, "compare", cfg.Compare, "first run the same load with no retries, and print the difference")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the embedded server's fault sequence")
 	fs.BoolVar(&cfg.Progress, "progress", false, "show the live progress line on stderr even when it is not a terminal")
 	f := &cfg.Faults
@@ -73,6 +87,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.Float64Var(&f.Reset, "reset", f.Reset, "embedded server: share of connections reset before the headers")
 	fs.Float64Var(&f.ResetMidBody, "reset-mid-body", f.ResetMidBody, "embedded server: share of connections closed in the middle of the body")
 	fs.Float64Var(&f.Slow, "slow", f.Slow, "embedded server: share of slow first bytes")
+	fs.Float64Var(&f.AccountError, "account-error", f.AccountError, "embedded server: share of 429s with an account error (z.ai 1113, in arrears) that no retry fixes")
 	fs.DurationVar(&f.SlowDelay, "slow-delay", f.SlowDelay, "embedded server: delay of a slow first byte")
 	fs.DurationVar(&f.RetryAfter, "retry-after", f.RetryAfter, "embedded server: wait asked for by 429 and 503 (retry-after-ms, and Retry-After rounded up to seconds)")
 	noFaults := fs.Bool("no-faults", false, "embedded server: inject no faults")
@@ -105,7 +120,8 @@ func defaultConfig() config {
 		Timeout:        10 * time.Second,
 		AttemptTimeout: time.Second,
 		StreamShare:    0.3,
-		OpenFor:        300 * time.Millisecond, // Production's is 30s: too long to watch in a demo of seconds
+		BufferBody:     1 << 20,
+		Compare:        true,
 		Seed:           1,
 		Faults: glmserver.Faults{
 			RateLimit:    0.06,
@@ -114,6 +130,7 @@ func defaultConfig() config {
 			Reset:        0.02,
 			ResetMidBody: 0.02,
 			Slow:         0.02,
+			AccountError: 0.01,
 			SlowDelay:    1500 * time.Millisecond,
 			RetryAfter:   300 * time.Millisecond,
 		},

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -21,82 +23,169 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestRunWithFaults runs the demo as go run does, on fewer requests, and
-// checks its summary against the budget's bound and the server's counts.
-func TestRunWithFaults(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.Requests = 300
-	cfg.Rate = 300
-	var stdout, stderr bytes.Buffer
-	s, err := run(t.Context(), cfg, &stdout, &stderr)
-	require.NoError(t, err)
-	t.Logf("\n%s", stdout.String())
-
-	// Every request ended, and the outcomes add up.
-	assert.Equal(t, cfg.Requests, s.Requests)
-	assert.Zero(t, s.NotStarted)
-	failed := 0
-	for _, n := range s.Failures {
-		failed += n
+// pipe makes the demo's embedded server an in-memory one, so that the run
+// can go inside a synctest bubble; edit, if not nil, changes its Config.
+func pipe(edit func(*glmserver.Config)) func(glmserver.Config) (*glmserver.Server, error) {
+	return func(c glmserver.Config) (*glmserver.Server, error) {
+		if edit != nil {
+			edit(&c)
+		}
+		return glmserver.StartPipe(c)
 	}
-	assert.Equal(t, s.Requests, s.Successes+failed)
-	assert.Positive(t, s.Successes)
-	assert.Positive(t, s.Streamed)
-	assert.Less(t, s.Streamed, s.Successes)
+}
 
-	// Each first attempt adds Ratio tokens to a budget that starts with
-	// Burst, and each retry takes one: retries ≤ Ratio·requests + Burst.
-	assert.LessOrEqual(t, float64(s.Retries), budgetRatio*float64(s.Requests)+budgetBurst)
-	assert.LessOrEqual(t, s.Amplification(), 1+budgetRatio+float64(budgetBurst)/float64(s.Requests))
-	// Only a request that the open breaker refused makes no attempt.
-	assert.LessOrEqual(t, s.Unsent, s.Failures["circuit open"])
-	// Production makes at most 4 attempts per request.
-	assert.LessOrEqual(t, s.Attempts, 4*s.Requests)
+// TestCompareSameFaults runs the demo as go run does, on fewer requests and
+// on the fake clock: both runs meet the same fault on each request's first
+// attempt, and each summary agrees with what the server saw.
+func TestCompareSameFaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := defaultConfig()
+		cfg.Requests = 200
+		cfg.startServer = pipe(nil)
+		var stdout, stderr bytes.Buffer
+		sums, err := run(t.Context(), cfg, &stdout, &stderr)
+		require.NoError(t, err)
+		require.Len(t, sums, 2)
+		t.Logf("\n%s", stdout.String())
+		none, lib := sums[0], sums[1]
+		assert.Equal(t, noRetries, none.Policy)
+		assert.Equal(t, library, lib.Policy)
+		assert.Equal(t, none.First, lib.First, "the first attempts met the same faults")
 
-	// What the client counted is what the server saw.
-	assert.Equal(t, int64(s.Attempts), s.Server.Requests, "every attempt reached the server once")
-	assert.Equal(t, int64(s.Successes), s.Server.OK, "every complete answer is a success")
-	assert.Equal(t, int64(s.Streamed), s.Server.Streams)
-	assert.Positive(t, s.Server.RateLimited+s.Server.Unavailable+s.Server.ServerErrors+s.Server.Resets,
-		"the faults were on")
-	assert.Equal(t, s.Server.Requests, s.Server.OK+s.Server.RateLimited+s.Server.Unavailable+
-		s.Server.ServerErrors+s.Server.Resets+s.Server.MidBodyResets+s.Server.Aborted)
-	// A body cut after its 200 is never retried, so each is one failure.
-	cut := 0
-	for reason, n := range s.Failures {
-		if strings.HasPrefix(reason, "body cut") || strings.HasPrefix(reason, "stream cut") {
-			cut += n
+		for _, s := range sums {
+			assert.Equal(t, cfg.Requests, s.Requests, s.Policy)
+			failed := 0
+			for _, n := range s.Failures {
+				failed += n
+			}
+			assert.Equal(t, s.Requests, s.Successes+failed, s.Policy)
+			assert.Equal(t, int64(s.Attempts), s.Server.Requests, "%v: every attempt reached the server once", s.Policy)
+			assert.Equal(t, int64(s.Successes), s.Server.OK, "%v: every complete answer is a success", s.Policy)
+			assert.Equal(t, int64(s.Streamed), s.Server.Streams, s.Policy)
+			assert.Zero(t, s.RetriedPermanent, s.Policy)
+		}
+		assert.Equal(t, none.Requests, none.Attempts, "no retries: one attempt each")
+		assert.Positive(t, none.Server.RateLimited+none.Server.Unavailable+none.Server.ServerErrors+none.Server.Resets,
+			"the faults were on")
+		assert.Less(t, none.Successes, none.Requests)
+
+		// Each first attempt adds Ratio tokens to a budget that starts with
+		// Burst, and each retry takes one: retries ≤ Ratio·requests + Burst.
+		assert.LessOrEqual(t, float64(lib.Retries), budgetRatio*float64(lib.Requests)+budgetBurst)
+		assert.LessOrEqual(t, lib.Attempts, 4*lib.Requests, "Production makes at most 4 attempts per request")
+		assert.Greater(t, lib.Successes, none.Successes, "the retries bought successes")
+
+		// A script reads the no-retries block first and the library's last.
+		out := stdout.String()
+		lines := successLines(out)
+		require.Len(t, lines, 2)
+		assert.Contains(t, lines[0], fmt.Sprintf("successes      %5d  (", none.Successes))
+		assert.Contains(t, lines[1], fmt.Sprintf("successes      %5d  (", lib.Successes))
+		assert.Less(t, strings.Index(out, "no retries:"), strings.Index(out, "backoff.Production() with llm.Options():"))
+		for _, want := range []string{"attempts", "retries", "amplification", "failures", "permanent", "breaker", "p50", "p99", "server saw", "success rate", "points"} {
+			assert.Contains(t, out, want)
+		}
+		assert.Empty(t, stderr.String(), "no progress line unless asked")
+	})
+}
+
+func successLines(out string) []string {
+	var lines []string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, "  successes ") {
+			lines = append(lines, l)
 		}
 	}
-	assert.Equal(t, int(s.Server.MidBodyResets), cut)
+	return lines
+}
 
-	out := stdout.String()
-	for _, want := range []string{"successes", "attempts", "retries", "amplification", "failures", "breaker", "p50", "p99", "server saw"} {
-		assert.Contains(t, out, want)
+// TestLibraryScripted plays one fault sequence, in arrival order, to one
+// request at a time, and checks each request's attempts exactly: the
+// library retries a 500, a 429 after its wait, a body cut mid-way (read
+// whole by BufferBody) and a reset, and the run without retries loses each
+// of them.
+func TestLibraryScripted(t *testing.T) {
+	script := []glmserver.Fault{
+		glmserver.ServerError, glmserver.None, // request 0: a 500, then the answer
+		glmserver.RateLimit, glmserver.ResetMidBody, glmserver.Reset, glmserver.None, // request 1: four attempts
+		glmserver.AccountError, // request 2: a 429 that says the account is in arrears: no retry
 	}
-	assert.Empty(t, stderr.String(), "no progress line unless asked")
+	const permanent = "HTTP 429, permanent"
+	tests := []struct {
+		name      string
+		compare   bool
+		successes []int // per run
+		attempts  []int
+		failures  []map[string]int
+	}{
+		{"library only", false, []int{6}, []int{11}, []map[string]int{{permanent: 1}}},
+		{"compared", true, []int{2, 6}, []int{7, 11}, []map[string]int{
+			{"HTTP 500": 1, "HTTP 429": 1, "body cut: connection closed": 1, "connection closed": 1, permanent: 1},
+			{permanent: 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := defaultConfig()
+				cfg.Requests = 7
+				cfg.Workers = 1
+				cfg.Rate = 0
+				cfg.StreamShare = 0
+				cfg.Compare = tt.compare
+				cfg.startServer = pipe(func(c *glmserver.Config) {
+					c.KeyedFaults = false
+					c.Script = script
+					c.Faults = glmserver.Faults{RetryAfter: 300 * time.Millisecond}
+				})
+				sums, err := run(t.Context(), cfg, &bytes.Buffer{}, &bytes.Buffer{})
+				require.NoError(t, err)
+				require.Len(t, sums, len(tt.successes))
+				for i, s := range sums {
+					assert.Equal(t, tt.successes[i], s.Successes, s.Policy)
+					assert.Equal(t, tt.attempts[i], s.Attempts, s.Policy)
+					assert.Equal(t, tt.failures[i], s.Failures, s.Policy)
+					assert.Equal(t, int64(tt.attempts[i]), s.Server.Requests, s.Policy)
+					assert.Zero(t, s.Refused, s.Policy)
+					assert.Equal(t, 1, s.Permanent, s.Policy)
+					assert.Zero(t, s.RetriedPermanent, s.Policy)
+					assert.Equal(t, int64(1), s.Server.AccountErrors, s.Policy)
+				}
+				lib := sums[len(sums)-1]
+				assert.Equal(t, []string{"500", "429", "429", "200", "200", "200", "200"}, lib.First)
+				assert.Equal(t, 4, lib.Retries)
+			})
+		})
+	}
 }
 
 func TestRunWithoutFaults(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.Faults = glmserver.Faults{}
-	cfg.Requests = 50
-	cfg.Rate = 0
-	cfg.Workers = 4
-	var stdout, stderr bytes.Buffer
-	s, err := run(t.Context(), cfg, &stdout, &stderr)
-	require.NoError(t, err)
-	assert.Equal(t, 50, s.Requests)
-	assert.Equal(t, 50, s.Successes)
-	assert.Equal(t, 15, s.Streamed, "30% of 50")
-	assert.Equal(t, 50, s.Attempts)
-	assert.Zero(t, s.Retries)
-	assert.Zero(t, s.Unsent)
-	assert.Empty(t, s.Failures)
-	assert.Empty(t, s.Breaker)
-	assert.InDelta(t, 1.0, s.Amplification(), 1e-12)
-	assert.Equal(t, glmserver.Stats{Requests: 50, OK: 50, Streams: 15}, s.Server)
-	assert.Contains(t, stdout.String(), "embedded server, no faults")
+	synctest.Test(t, func(t *testing.T) {
+		cfg := defaultConfig()
+		cfg.Faults = glmserver.Faults{}
+		cfg.Requests = 50
+		cfg.Rate = 0
+		cfg.Workers = 4
+		cfg.startServer = pipe(nil)
+		var stdout bytes.Buffer
+		sums, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
+		require.NoError(t, err)
+		require.Len(t, sums, 2)
+		for _, s := range sums {
+			assert.Equal(t, 50, s.Requests)
+			assert.Equal(t, 50, s.Successes)
+			assert.Equal(t, 15, s.Streamed, "30% of 50")
+			assert.Equal(t, 50, s.Attempts)
+			assert.Zero(t, s.Retries)
+			assert.Zero(t, s.Unsent)
+			assert.Zero(t, s.Permanent)
+			assert.Empty(t, s.Failures)
+			assert.InDelta(t, 1.0, s.Amplification(), 1e-12)
+			assert.Equal(t, glmserver.Stats{Requests: 50, OK: 50, Streams: 15}, s.Server)
+		}
+		assert.Contains(t, stdout.String(), "embedded server, no faults")
+		assert.Contains(t, stdout.String(), "success rate    +0.0  points (100.0% → 100.0%)")
+	})
 }
 
 // TestRunExternalServer points the demo at a server of the test's own, as
@@ -106,11 +195,12 @@ func TestRunExternalServer(t *testing.T) {
 		name      string
 		key       string
 		successes int
+		permanent int
 		failures  map[string]int
 	}{
-		{"right key", "sk-right", 20, map[string]int{}},
+		{"right key", "sk-right", 20, 0, map[string]int{}},
 		// 401 is Permanent: returned at once, never retried.
-		{"wrong key", "sk-wrong", 0, map[string]int{"HTTP 401": 20}},
+		{"wrong key", "sk-wrong", 0, 20, map[string]int{"HTTP 401, permanent": 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,15 +212,23 @@ func TestRunExternalServer(t *testing.T) {
 			cfg.APIKey = tt.key
 			cfg.Requests = 20
 			cfg.Rate = 0
+			cfg.Compare = false
 			var stdout bytes.Buffer
-			s, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
+			sums, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
 			require.NoError(t, err)
+			require.Len(t, sums, 1)
+			s := sums[0]
+			assert.Equal(t, library, s.Policy)
 			assert.False(t, s.Embedded)
 			assert.Equal(t, srv.URL+"/v1/chat/completions", s.Target)
 			assert.Equal(t, tt.successes, s.Successes)
 			assert.Equal(t, tt.failures, s.Failures)
+			assert.Equal(t, tt.permanent, s.Permanent)
+			assert.Zero(t, s.RetriedPermanent)
 			assert.Equal(t, 20, s.Attempts)
 			assert.Contains(t, stdout.String(), s.Target)
+			assert.Contains(t, stdout.String(), fmt.Sprintf("permanent      %5d  requests", tt.permanent))
+			assert.NotContains(t, stdout.String(), "no retries")
 			srv.Close()
 			st := srv.Stats()
 			assert.Equal(t, int64(20), st.Requests)
@@ -147,13 +245,16 @@ func TestRunDuration(t *testing.T) {
 	cfg.Duration = time.Nanosecond
 	cfg.Rate = 0
 	var stdout bytes.Buffer
-	s, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
+	sums, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
 	require.NoError(t, err)
-	assert.Equal(t, 30, s.NotStarted)
-	assert.Zero(t, s.Requests)
-	assert.Zero(t, s.Attempts)
-	assert.Empty(t, s.Failures)
-	assert.Zero(t, s.Server.Requests)
+	require.Len(t, sums, 2)
+	for _, s := range sums {
+		assert.Equal(t, 30, s.NotStarted)
+		assert.Zero(t, s.Requests)
+		assert.Zero(t, s.Attempts)
+		assert.Empty(t, s.Failures)
+		assert.Zero(t, s.Server.Requests)
+	}
 	assert.Contains(t, stdout.String(), "not started       30")
 }
 
@@ -166,12 +267,16 @@ func TestProgressLine(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	_, err := run(t.Context(), cfg, &stdout, &stderr)
 	require.NoError(t, err)
-	// However few ticks there were, the last line shows the final counts
-	// and ends the line, so the summary starts on a line of its own.
-	lines := strings.Split(stderr.String(), "\r")
-	last := lines[len(lines)-1]
-	assert.Contains(t, last, "10/10 done  10 ok  0 failed  10 attempts  breaker closed")
-	assert.True(t, strings.HasSuffix(last, "\n"), "%q", last)
+	// However few ticks there were, each run's last line shows its final
+	// counts and ends the line, so the summary starts on a line of its own.
+	runs := strings.SplitAfter(stderr.String(), "\n")
+	require.Len(t, runs, 3, "two runs and the empty rest")
+	for i, name := range []string{"no retries", "backoff.Production() with llm.Options()"} {
+		lines := strings.Split(runs[i], "\r")
+		last := lines[len(lines)-1]
+		assert.Contains(t, last, name+": 10/10 done  10 ok  0 failed  10 attempts  0 refused by the breaker")
+		assert.True(t, strings.HasSuffix(last, "\n"), "%q", last)
+	}
 	assert.NotContains(t, stdout.String(), "\r")
 }
 
@@ -206,7 +311,15 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, 7, c.Requests)
 			assert.Equal(t, time.Second, c.Duration)
 			assert.Equal(t, 1.0, c.StreamShare)
+			assert.True(t, c.Compare)
+			assert.Equal(t, int64(1<<20), c.BufferBody)
 		}},
+		{name: "library only, no buffering", args: []string{"-compare=false", "-buffer-body", "0"}, check: func(t *testing.T, c config) {
+			assert.False(t, c.Compare)
+			assert.Zero(t, c.BufferBody)
+		}},
+		{name: "negative buffer", args: []string{"-buffer-body", "-1"}, bad: true},
+		{name: "open-for is gone", args: []string{"-open-for", "1s"}, bad: true},
 		{name: "rates above one", args: []string{"-base-url=", "-429", "0.7", "-503", "0.7"}, bad: true},
 		{name: "no workers", args: []string{"-workers", "0"}, bad: true},
 		{name: "stream share", args: []string{"-stream", "1.5"}, bad: true},
@@ -301,9 +414,12 @@ func TestRunInterrupted(t *testing.T) {
 	cfg.Workers = 4
 	cfg.Rate = 0
 	cfg.Timeout = 2 * time.Hour
+	cfg.Compare = false
 	var stdout bytes.Buffer
-	s, err := run(ctx, cfg, &stdout, &bytes.Buffer{})
+	sums, err := run(ctx, cfg, &stdout, &bytes.Buffer{})
 	require.NoError(t, err)
+	require.Len(t, sums, 1)
+	s := sums[0]
 	assert.Equal(t, 40, s.Requests+s.NotStarted)
 	assert.GreaterOrEqual(t, s.Requests, 4)
 	assert.Zero(t, s.Successes)

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/backoff-go/backoff"
 	"github.com/backoff-go/backoff/internal/glmserver"
+	"github.com/backoff-go/backoff/llm"
 )
 
 // config is what the command line sets.
@@ -32,12 +35,17 @@ type config struct {
 	Rate           float64       // requests started per second; 0: unpaced
 	Duration       time.Duration // no request starts after this
 	Timeout        time.Duration // one request, retries included
-	AttemptTimeout time.Duration // one attempt; 0: none
+	AttemptTimeout time.Duration // one attempt's response headers; 0: none
 	StreamShare    float64       // share of streamed requests
-	OpenFor        time.Duration // the breaker's open time
+	BufferBody     int64         // the Transport's BufferBody; 0: off
+	Compare        bool          // first run the same load without retries
 	Seed           uint64
 	Progress       bool // write the live progress line to stderr
 	Faults         glmserver.Faults
+
+	// startServer starts the embedded server; nil: glmserver.Start. Tests
+	// pass glmserver.StartPipe, to run the demo inside a synctest bubble.
+	startServer func(glmserver.Config) (*glmserver.Server, error)
 }
 
 func (c config) validate() error {
@@ -50,8 +58,8 @@ func (c config) validate() error {
 		return errors.New("-rate must not be negative")
 	case c.Duration <= 0 || c.Timeout <= 0:
 		return errors.New("-duration and -timeout must be positive")
-	case c.AttemptTimeout < 0 || c.OpenFor < 0:
-		return errors.New("-attempt-timeout and -open-for must not be negative")
+	case c.AttemptTimeout < 0 || c.BufferBody < 0:
+		return errors.New("-attempt-timeout and -buffer-body must not be negative")
 	case !(c.StreamShare >= 0 && c.StreamShare <= 1):
 		return errors.New("-stream must be in [0,1]")
 	case c.Model == "":
@@ -63,30 +71,56 @@ func (c config) validate() error {
 	return nil
 }
 
-// The retry budget of the demo: Production's defaults, spelled out so that
-// the summary can state the bound they set.
+// The retry budget that Production builds, Budget{Ratio: 0.2, Burst: 10},
+// spelled out so that the summary can state the bound it sets.
 const (
-	budgetRatio = 0.1
+	budgetRatio = 0.2
 	budgetBurst = 10
 )
 
+// policy is how a run sends its requests.
+type policy int
+
+const (
+	noRetries policy = iota // plain net/http: one attempt per request
+	library                 // through backoff.Transport with Production()
+)
+
+func (p policy) String() string {
+	if p == noRetries {
+		return "no retries"
+	}
+	return "backoff.Production() with llm.Options()"
+}
+
 // summary is what one run did.
 type summary struct {
+	Policy     policy
 	Target     string // the chat completions URL
 	Embedded   bool   // the target was the embedded server
 	Requests   int    // requests started, all of which ended
 	NotStarted int    // requests not started: -duration passed, or ctx ended, first
 	Successes  int    // right answers read in full
 	Streamed   int    // successes that came as server-sent events
-	Attempts   int    // HTTP exchanges the transport began, retries included
+	Attempts   int    // HTTP exchanges begun, retries included
 	Retries    int    // attempts beyond each request's first
 	Unsent     int    // requests that made no attempt: the breaker was open
-	Failures   map[string]int
-	Breaker    []stateChange
+	Refused    int    // requests that ended on the open breaker
+	// Permanent counts the requests whose last answer was one that retrying
+	// cannot help (401, 400, an account error); RetriedPermanent the
+	// attempts that followed such an answer within the same request, which
+	// the library must never make.
+	Permanent        int
+	RetriedPermanent int
+	Failures         map[string]int
+	// First is, for each request, what its first attempt met: the status
+	// code, or the kind of transport error; "" when it made none. Two runs
+	// with KeyedFaults have the same First.
+	First      []string
 	P50, P99   time.Duration // latency of all requests, from start to the end of the body
 	Elapsed    time.Duration
 	Server     glmserver.Stats // what the embedded server saw; zero otherwise
-	RetryBound float64         // retries the budget allows: Ratio·Requests + Burst
+	RetryBound float64         // with the library: retries the budget allows, Ratio·Requests + Burst
 }
 
 // Amplification is attempts per request: the load that retries add.
@@ -97,14 +131,25 @@ func (s summary) Amplification() float64 {
 	return float64(s.Attempts) / float64(s.Requests)
 }
 
-type stateChange struct {
-	At       time.Duration // since the run began
-	From, To backoff.State
+// SuccessRate is the share of the requests started that succeeded.
+func (s summary) SuccessRate() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Successes) / float64(s.Requests)
 }
 
-// attemptsKey is the context key under which a request carries its attempt
-// counter, which countingTransport increments for each attempt.
-type attemptsKey struct{}
+// tally is one request's view of its attempts, kept by countingTransport.
+type tally struct {
+	mu        sync.Mutex // protects the fields below
+	attempts  int
+	first     string // what the first attempt met
+	permanent bool   // an attempt was answered with a permanent failure
+	after     int    // attempts begun after such an answer
+}
+
+// tallyKey is the context key under which a request carries its tally.
+type tallyKey struct{}
 
 // countingTransport sits under backoff.Transport and counts what reaches the
 // network: every call is one attempt.
@@ -115,89 +160,178 @@ type countingTransport struct {
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.attempts.Add(1)
-	if n, ok := r.Context().Value(attemptsKey{}).(*atomic.Int64); ok {
-		n.Add(1)
+	t, _ := r.Context().Value(tallyKey{}).(*tally)
+	if t != nil {
+		t.mu.Lock()
+		t.attempts++
+		if t.permanent {
+			t.after++
+		}
+		t.mu.Unlock()
 	}
-	return c.next.RoundTrip(r)
+	resp, err := c.next.RoundTrip(r)
+	if t == nil {
+		return resp, err
+	}
+	what, permanent := "", false
+	switch {
+	case err != nil:
+		what = errorKind(err)
+	default:
+		what = strconv.Itoa(resp.StatusCode)
+		if resp.StatusCode >= 400 {
+			permanent = classify(peek(resp)) == backoff.Permanent
+		}
+	}
+	t.mu.Lock()
+	if t.attempts == 1 {
+		t.first = what
+	}
+	t.permanent = t.permanent || permanent
+	t.mu.Unlock()
+	return resp, err
+}
+
+// peek returns a failed response as a StatusError, with the first 4 KiB of
+// its body, which it puts back in front of the rest so that whoever reads
+// the response next reads it whole.
+func peek(resp *http.Response) *backoff.StatusError {
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	return &backoff.StatusError{Code: resp.StatusCode, Header: resp.Header, Body: head}
+}
+
+// classify is the classifier that llm.Options gives the library run, which
+// the summary also uses to tell which failed answers were permanent: it
+// reads the error body, where a 429 may be an account error.
+func classify(err error) backoff.Class { return llm.Classify(err) }
+
+// libraryOptions is what the library run gives backoff.Transport:
+// Production() as shipped, llm.Options() for the model API's error bodies
+// and waits, and the attempt timeout.
+func libraryOptions(cfg config) []backoff.Option {
+	opts := []backoff.Option{backoff.Production(), llm.Options()}
+	if cfg.AttemptTimeout > 0 {
+		opts = append(opts, backoff.WithAttemptTimeout(cfg.AttemptTimeout))
+	}
+	return opts
 }
 
 // result is one request's end; the zero result is a request not started.
 type result struct {
-	started  bool
-	ok       bool
-	streamed bool
-	attempts int64
-	reason   string // why it failed
-	latency  time.Duration
+	started   bool
+	ok        bool
+	streamed  bool
+	refused   bool // the open breaker ended it
+	permanent bool // its last answer was a permanent failure
+	attempts  int
+	after     int    // attempts after a permanent answer
+	first     string // what its first attempt met
+	reason    string // why it failed
+	latency   time.Duration
 }
 
-// run sends cfg.Requests chat completions from cfg.Workers workers through
-// backoff.Transport, writes the live progress line to stderr when
-// cfg.Progress is set and the summary to stdout, and returns the summary.
-// Every request has ended when it returns. Cancelling ctx ends the requests
-// in flight, which count as failures.
-func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, error) {
+// run sends the load of cfg, with cfg.Compare first without retries and then
+// through the library, writes one summary block per run to stdout and, when
+// it compared, the difference; it returns the summaries in that order.
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]summary, error) {
 	if err := cfg.validate(); err != nil {
-		return summary{}, err
+		return nil, err
 	}
-	sum := summary{Failures: map[string]int{}}
+	policies := []policy{library}
+	if cfg.Compare {
+		policies = []policy{noRetries, library}
+	}
+	var sums []summary
+	for i, p := range policies {
+		s, err := runOnce(ctx, cfg, p, stderr)
+		if err != nil {
+			return sums, err
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		writeSummary(stdout, cfg, s)
+		sums = append(sums, s)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(sums) == 2 {
+		writeDifference(stdout, sums[0], sums[1])
+	}
+	return sums, nil
+}
+
+// runOnce sends cfg.Requests chat completions from cfg.Workers workers under
+// policy p, to a fresh embedded server unless cfg.BaseURL is set, and
+// writes the live progress line to stderr when cfg.Progress is set. Every
+// request has ended when it returns. Cancelling ctx ends the requests in
+// flight, which count as failures.
+func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summary, error) {
+	sum := summary{Policy: p, Failures: map[string]int{}}
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
+	network := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment, // never used for loopback
+		MaxIdleConnsPerHost: cfg.Workers,
+		ForceAttemptHTTP2:   true,
+	}
+	if p == noRetries {
+		// What the library's attempt timeout bounds: the wait for the
+		// response headers, not the reading of the body.
+		network.ResponseHeaderTimeout = cfg.AttemptTimeout
+	}
 	var srv *glmserver.Server
 	if base == "" {
+		start := cfg.startServer
+		if start == nil {
+			start = glmserver.Start
+		}
 		var err error
-		srv, err = glmserver.Start(glmserver.Config{Faults: cfg.Faults, Seed: cfg.Seed, APIKey: cfg.APIKey,
-			ChunkDelay: 2 * time.Millisecond})
+		srv, err = start(glmserver.Config{Faults: cfg.Faults, Seed: cfg.Seed, APIKey: cfg.APIKey,
+			ChunkDelay: 2 * time.Millisecond, KeyedFaults: true})
 		if err != nil {
 			return summary{}, err
 		}
 		defer srv.Close()
 		base = srv.URL + "/v1"
 		sum.Embedded = true
+		network.DialContext = srv.DialContext
+		// net/http re-sends a request that carries an Idempotency-Key by
+		// itself when a reused connection breaks before the answer; that
+		// would be a retry of its own in the run without retries, and one
+		// the client does not count. A fresh connection per attempt, cheap
+		// on loopback, makes every attempt one request to the server.
+		network.DisableKeepAlives = true
 	}
 	sum.Target = base + "/chat/completions"
-
-	began := time.Now()
-	var (
-		mu      sync.Mutex // protects changes
-		changes []stateChange
-	)
-	breaker := backoff.NewBreaker(backoff.BreakerSettings{
-		OpenFor: cfg.OpenFor,
-		OnStateChange: func(from, to backoff.State) {
-			mu.Lock()
-			changes = append(changes, stateChange{At: time.Since(began), From: from, To: to})
-			mu.Unlock()
-		},
-	})
-	// Production's policy, with a breaker and a budget of the demo's own in
-	// place of the preset's: the same default settings, except that the
-	// breaker reports its changes, and opens for -open-for rather than
-	// Production's 30s, which would outlast the run.
-	opts := []backoff.Option{
-		backoff.Production(),
-		backoff.WithBreaker(breaker),
-		backoff.WithBudget(backoff.NewBudget(backoff.BudgetSettings{Ratio: budgetRatio, Burst: budgetBurst})),
-	}
-	if cfg.AttemptTimeout > 0 {
-		opts = append(opts, backoff.WithAttemptTimeout(cfg.AttemptTimeout))
-	}
-	network := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment, // never used for loopback
-		MaxIdleConnsPerHost: cfg.Workers,
-		ForceAttemptHTTP2:   true,
+	// The embedded server draws each attempt's fault from its key, so both
+	// runs use the same keys and meet the same faults. A real server may
+	// keep what it answered to a key: each run gets keys of its own there.
+	keyPrefix := fmt.Sprintf("openautoglm-seed%d", cfg.Seed)
+	if srv == nil {
+		keyPrefix = fmt.Sprintf("openautoglm-%016x", rand.Uint64())
 	}
 	defer network.CloseIdleConnections()
 	counting := &countingTransport{next: network}
-	client := &http.Client{Transport: &backoff.Transport{
-		Base:               counting,
-		Options:            opts,
-		RetryNonIdempotent: true,
-	}}
+	client := &http.Client{Transport: counting}
+	if p == library {
+		client.Transport = &backoff.Transport{
+			Base:       counting,
+			Options:    libraryOptions(cfg),
+			BufferBody: cfg.BufferBody,
+		}
+	}
 
+	began := time.Now()
 	var (
 		next    atomic.Int64 // the next request's number
 		done    atomic.Int64
 		okCount atomic.Int64
+		refused atomic.Int64
 		results = make([]result, cfg.Requests)
 		wg      sync.WaitGroup
 	)
@@ -214,10 +348,13 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 					done.Add(1) // results[i] stays zero: not started
 					continue
 				}
-				r := ask(ctx, client, cfg, base, i, srv != nil)
+				r := ask(ctx, client, cfg, base, keyPrefix, i, srv != nil)
 				results[i] = r
 				if r.ok {
 					okCount.Add(1)
+				}
+				if r.refused {
+					refused.Add(1)
 				}
 				done.Add(1)
 			}
@@ -226,9 +363,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 
 	if cfg.Progress {
 		progress := func() {
-			fmt.Fprintf(stderr, "\r  %d/%d done  %d ok  %d failed  %d attempts  breaker %-9s  %5.1fs ",
-				done.Load(), cfg.Requests, okCount.Load(), done.Load()-okCount.Load(),
-				counting.attempts.Load(), breaker.State(), time.Since(began).Seconds())
+			fmt.Fprintf(stderr, "\r  %s: %d/%d done  %d ok  %d failed  %d attempts  %d refused by the breaker  %5.1fs ",
+				p, done.Load(), cfg.Requests, okCount.Load(), done.Load()-okCount.Load(),
+				counting.attempts.Load(), refused.Load(), time.Since(began).Seconds())
 		}
 		finished := make(chan struct{})
 		ticked := make(chan struct{})
@@ -261,17 +398,26 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 	}
 
 	latencies := make([]time.Duration, 0, len(results))
-	for _, r := range results {
+	sum.First = make([]string, len(results))
+	for i, r := range results {
+		sum.First[i] = r.first
 		if !r.started {
 			sum.NotStarted++
 			continue
 		}
 		sum.Requests++
-		sum.Attempts += int(r.attempts)
-		sum.Retries += int(max(r.attempts-1, 0))
+		sum.Attempts += r.attempts
+		sum.Retries += max(r.attempts-1, 0)
 		if r.attempts == 0 {
 			sum.Unsent++
 		}
+		if r.refused {
+			sum.Refused++
+		}
+		if r.permanent {
+			sum.Permanent++
+		}
+		sum.RetriedPermanent += r.after
 		if r.ok {
 			sum.Successes++
 			if r.streamed {
@@ -282,16 +428,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (summary, er
 		}
 		latencies = append(latencies, r.latency)
 	}
-	sum.RetryBound = budgetRatio*float64(sum.Requests) + budgetBurst
+	if p == library {
+		sum.RetryBound = budgetRatio*float64(sum.Requests) + budgetBurst
+	}
 	slices.Sort(latencies)
 	sum.P50, sum.P99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-	mu.Lock()
-	sum.Breaker = slices.Clone(changes)
-	mu.Unlock()
 	if got := int(counting.attempts.Load()); got != sum.Attempts {
 		return sum, fmt.Errorf("attempts counted per request (%d) and in all (%d) differ", sum.Attempts, got)
 	}
-	writeSummary(stdout, cfg, sum)
 	return sum, nil
 }
 
@@ -327,8 +471,8 @@ func streamed(i int, share float64) bool {
 
 // ask sends request i and reads its answer to the end. With check, the
 // answer must be glmserver's answer to the prompt; otherwise any non-empty
-// answer will do.
-func ask(ctx context.Context, client *http.Client, cfg config, base string, i int, check bool) result {
+// answer will do. The request carries the Idempotency-Key keyPrefix-i.
+func ask(ctx context.Context, client *http.Client, cfg config, base, keyPrefix string, i int, check bool) result {
 	stream := streamed(i, cfg.StreamShare)
 	prompt := fmt.Sprintf("Open Settings and turn on Wi-Fi (task %d).", i)
 	body, err := json.Marshal(map[string]any{
@@ -339,14 +483,18 @@ func ask(ctx context.Context, client *http.Client, cfg config, base string, i in
 	if err != nil {
 		panic(err) // a map of strings always marshals
 	}
-	var attempts atomic.Int64
-	rctx, cancel := context.WithTimeout(context.WithValue(ctx, attemptsKey{}, &attempts), cfg.Timeout)
+	var t tally
+	rctx, cancel := context.WithTimeout(context.WithValue(ctx, tallyKey{}, &t), cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, base+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return result{reason: "bad request: " + err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// One key per logical request, the same on each of its attempts: the
+	// server may then act on it once however often it arrives, and the
+	// Transport retries it like an idempotent request.
+	req.Header.Set("Idempotency-Key", keyPrefix+"-"+strconv.Itoa(i))
 	if stream {
 		req.Header.Set("Accept", "text/event-stream")
 	}
@@ -356,14 +504,22 @@ func ask(ctx context.Context, client *http.Client, cfg config, base string, i in
 
 	start := time.Now()
 	r := result{started: true, streamed: stream}
+	var reqErr error
 	r.reason = func() string {
 		resp, err := client.Do(req)
 		if err != nil {
+			reqErr = err
 			return reasonOf(err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			t.mu.Lock()
+			permanent := t.permanent
+			t.mu.Unlock()
+			if permanent {
+				return fmt.Sprintf("HTTP %d, permanent", resp.StatusCode)
+			}
 			return fmt.Sprintf("HTTP %d", resp.StatusCode)
 		}
 		var content string
@@ -391,7 +547,10 @@ func ask(ctx context.Context, client *http.Client, cfg config, base string, i in
 		r.reason = "interrupted" // whatever the attempt in flight ran into
 	}
 	r.latency = time.Since(start)
-	r.attempts = attempts.Load()
+	r.refused = errors.Is(reqErr, backoff.ErrCircuitOpen)
+	t.mu.Lock()
+	r.attempts, r.first, r.permanent, r.after = t.attempts, t.first, t.permanent, t.after
+	t.mu.Unlock()
 	return r
 }
 
@@ -501,26 +660,20 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 			where = "embedded server, no faults"
 		}
 	}
-	pct := func(n, of int) float64 {
-		if of == 0 {
-			return 0
-		}
-		return 100 * float64(n) / float64(of)
-	}
-	fmt.Fprintf(w, "openautoglm: %d requests (%d workers, model %s) to %s in %.2fs\n",
-		s.Requests, cfg.Workers, cfg.Model, where, s.Elapsed.Seconds())
+	fmt.Fprintf(w, "openautoglm, %s: %d requests (%d workers, model %s) to %s in %.2fs\n",
+		s.Policy, s.Requests, cfg.Workers, cfg.Model, where, s.Elapsed.Seconds())
 	if s.NotStarted > 0 {
 		fmt.Fprintf(w, "  not started    %5d  (-duration passed, or the run was interrupted)\n", s.NotStarted)
 	}
-	fmt.Fprintf(w, "  successes      %5d  (%.1f%%, %d streamed)\n", s.Successes, pct(s.Successes, s.Requests), s.Streamed)
+	fmt.Fprintf(w, "  successes      %5d  (%.1f%%, %d streamed)\n", s.Successes, 100*s.SuccessRate(), s.Streamed)
 	fmt.Fprintf(w, "  attempts       %5d\n", s.Attempts)
-	fmt.Fprintf(w, "  retries        %5d  (the budget allows %g×%d + %d = %.0f)\n",
-		s.Retries, budgetRatio, s.Requests, budgetBurst, s.RetryBound)
-	fmt.Fprintf(w, "  amplification  %5.2f  attempts per request", s.Amplification())
-	if s.Unsent > 0 {
-		fmt.Fprintf(w, " (%d refused by the open breaker made none)", s.Unsent)
+	if s.Policy == library {
+		fmt.Fprintf(w, "  retries        %5d  (the budget allows %g×%d + %d = %.0f)\n",
+			s.Retries, budgetRatio, s.Requests, budgetBurst, s.RetryBound)
+	} else {
+		fmt.Fprintf(w, "  retries        %5d\n", s.Retries)
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  amplification  %5.2f  attempts per request\n", s.Amplification())
 	failed := s.Requests - s.Successes
 	fmt.Fprintf(w, "  failures       %5d\n", failed)
 	reasons := slices.Collect(maps.Keys(s.Failures))
@@ -531,28 +684,34 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 		return strings.Compare(a, b)
 	})
 	for _, r := range reasons {
-		fmt.Fprintf(w, "    %-40s %5d\n", r, s.Failures[r])
+		fmt.Fprintf(w, "    %-44s %5d\n", r, s.Failures[r])
 	}
-	fmt.Fprintf(w, "  breaker        %5d  state changes", len(s.Breaker))
-	for i, c := range s.Breaker {
-		if i == 4 && len(s.Breaker) > 5 {
-			fmt.Fprintf(w, ", … %d more", len(s.Breaker)-i)
-			break
+	fmt.Fprintf(w, "  permanent      %5d  requests answered with a failure that retrying cannot help; %d retries spent after one\n",
+		s.Permanent, s.RetriedPermanent)
+	if s.Policy == library {
+		fmt.Fprintf(w, "  breaker        %5d  requests refused by the open breaker", s.Refused)
+		if s.Unsent > 0 {
+			fmt.Fprintf(w, " (%d of them before any attempt)", s.Unsent)
 		}
-		sep := ", "
-		if i == 0 {
-			sep = ": "
-		}
-		fmt.Fprintf(w, "%s%s→%s at %.2fs", sep, c.From, c.To, c.At.Seconds())
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  latency        p50 %s  p99 %s\n", round(s.P50), round(s.P99))
 	if s.Embedded {
 		st := s.Server
-		fmt.Fprintf(w, "  server saw     %5d  requests: %d ok (%d streamed), %d×429, %d×503, %d×500, %d resets, %d cut mid-body, %d slow, %d abandoned\n",
+		fmt.Fprintf(w, "  server saw     %5d  requests: %d ok (%d streamed), %d×429, %d×503, %d×500, %d resets, %d cut mid-body, %d slow, %d account errors, %d abandoned\n",
 			st.Requests, st.OK, st.Streams, st.RateLimited, st.Unavailable, st.ServerErrors,
-			st.Resets, st.MidBodyResets, st.Slow, st.Aborted)
+			st.Resets, st.MidBodyResets, st.Slow, st.AccountErrors, st.Aborted)
 	}
+}
+
+// writeDifference says what the library bought over no retries, and what it
+// cost in load.
+func writeDifference(w io.Writer, none, lib summary) {
+	fmt.Fprintf(w, "\nthe same load and faults, %s against %s:\n", lib.Policy, none.Policy)
+	fmt.Fprintf(w, "  success rate   %+5.1f  points (%.1f%% → %.1f%%)\n",
+		100*(lib.SuccessRate()-none.SuccessRate()), 100*none.SuccessRate(), 100*lib.SuccessRate())
+	fmt.Fprintf(w, "  amplification  %+5.2f  attempts per request (%.2f → %.2f)\n",
+		lib.Amplification()-none.Amplification(), none.Amplification(), lib.Amplification())
 }
 
 func round(d time.Duration) time.Duration {

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -131,6 +132,15 @@ type Config struct {
 	APIKey string
 	// ChunkDelay is the pause between two events of a stream; 0: none.
 	ChunkDelay time.Duration
+	// KeyedFaults draws the fault of a request that carries an
+	// Idempotency-Key header from a hash of (Seed, the key, the number of
+	// earlier requests with that key) instead of from the arrival sequence:
+	// the n-th attempt of a logical request meets the same fault whatever
+	// order the attempts of all requests arrive in, so two clients that send
+	// the same keys, one retrying and one not, face the same faults on their
+	// first attempts. Requests without the header still draw from the
+	// sequence, after Script. The server remembers every key it has seen.
+	KeyedFaults bool
 	// Dialect is how error answers are worded; the zero value is ZAI.
 	Dialect Dialect
 }
@@ -176,6 +186,7 @@ type Server struct {
 	closed  bool
 	handler sync.WaitGroup // ServeHTTP calls in progress
 	scriptN int
+	keys    map[string]uint64 // with KeyedFaults: requests seen per Idempotency-Key
 
 	hs     *http.Server
 	ln     net.Listener
@@ -229,6 +240,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:  cfg,
 		rng:  rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		done: make(chan struct{}),
+		keys: map[string]uint64{},
 	}, nil
 }
 
@@ -326,6 +338,32 @@ func Answer(prompt string) string {
 	return "AutoGLM here. You asked: " + prompt
 }
 
+// faultFor draws the fault of a valid request: by its Idempotency-Key with
+// KeyedFaults, else the next of the sequence.
+func (s *Server) faultFor(r *http.Request) Fault {
+	key := r.Header.Get("Idempotency-Key")
+	if !s.cfg.KeyedFaults || key == "" {
+		return s.next()
+	}
+	s.mu.Lock()
+	n := s.keys[key]
+	s.keys[key] = n + 1
+	s.mu.Unlock()
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	x := mix(mix(mix(s.cfg.Seed)^h.Sum64()) ^ n)
+	return s.pick(float64(x>>11) / (1 << 53))
+}
+
+// mix is splitmix64's finaliser: it spreads (seed, key, attempt) over 64
+// bits, so that neighbouring keys and attempts draw independent faults.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
 // next draws the fault for the next valid request.
 func (s *Server) next() Fault {
 	s.mu.Lock()
@@ -335,7 +373,11 @@ func (s *Server) next() Fault {
 		s.scriptN++
 		return f
 	}
-	r := s.rng.Float64()
+	return s.pick(s.rng.Float64())
+}
+
+// pick maps a uniform draw in [0,1) to a fault by the configured rates.
+func (s *Server) pick(r float64) Fault {
 	f := s.cfg.Faults
 	for _, c := range []struct {
 		rate  float64
@@ -438,7 +480,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	fault := s.next()
+	fault := s.faultFor(r)
 	if fault == Slow {
 		s.counts[cSlow].Add(1)
 		if !s.wait(r, s.cfg.Faults.SlowDelay) {

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -539,4 +541,63 @@ func TestCloseDuringSlowFirstByte(t *testing.T) {
 		assert.Empty(t, rec.Header())
 		assert.Equal(t, glmserver.Stats{Requests: 1, Aborted: 1, Slow: 1}, s.Stats())
 	})
+}
+
+// TestKeyedFaults: with KeyedFaults, the fault of a request depends on its
+// Idempotency-Key and on how many times that key came before, not on the
+// arrival order; requests without a key still follow the sequence.
+func TestKeyedFaults(t *testing.T) {
+	faults := glmserver.Faults{RateLimit: 0.2, Unavailable: 0.1, ServerError: 0.1, Reset: 0.1}
+	const keys = 60
+	// outcomes sends each key twice, in the given order of keys, and
+	// returns each key's two status codes (0: reset).
+	outcomes := func(seed uint64, order []int) map[int][2]int {
+		s, _ := start(t, glmserver.Config{Faults: faults, Seed: seed, KeyedFaults: true})
+		// net/http re-sends a request with an Idempotency-Key by itself when
+		// a reused connection breaks; a fresh connection each time keeps
+		// every request one draw.
+		tr := &http.Transport{DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr}
+		got := map[int][2]int{}
+		for round := range 2 {
+			for _, k := range order {
+				req, err := http.NewRequest(http.MethodPost, s.URL+glmserver.Path, strings.NewReader(chatBody("hi", false)))
+				require.NoError(t, err)
+				req.Header.Set("Idempotency-Key", "key-"+strconv.Itoa(k))
+				code := 0
+				if resp, err := c.Do(req); err == nil {
+					code = resp.StatusCode
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				g := got[k]
+				g[round] = code
+				got[k] = g
+			}
+		}
+		return got
+	}
+	forward := make([]int, keys)
+	for i := range forward {
+		forward[i] = i
+	}
+	backward := slices.Clone(forward)
+	slices.Reverse(backward)
+
+	a, b, other := outcomes(3, forward), outcomes(3, backward), outcomes(4, forward)
+	assert.Equal(t, a, b, "the same keys meet the same faults in any order")
+	assert.NotEqual(t, a, other, "another seed draws other faults")
+	differ, faulted := 0, 0
+	for _, o := range a {
+		if o[0] != o[1] {
+			differ++
+		}
+		if o[0] != http.StatusOK {
+			faulted++
+		}
+	}
+	assert.Positive(t, differ, "a key's second request draws afresh")
+	assert.Positive(t, faulted)
+	assert.Less(t, faulted, keys)
 }

@@ -2,6 +2,7 @@
 //
 //	go run ./cmd/simulate contention [-clients 10,20,...] [-runs 100] [-seed 1] [-out results]
 //	go run ./cmd/simulate outage [-seeds 5] [-seed 1] [-shared] [-duration 10s] [-out results]
+//	go run ./cmd/simulate longoutage [-seeds 5] [-seed 1] [-shared] [-clients 100] [-out results]
 //
 // With -out, it also draws the plots as PNGs into that directory.
 package main
@@ -33,7 +34,7 @@ func main() {
 	}
 }
 
-const usage = "usage: simulate contention|outage [flags]; simulate NAME -h lists the flags"
+const usage = "usage: simulate contention|outage|longoutage [flags]; simulate NAME -h lists the flags"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return contention(ctx, args[1:], stdout, stderr)
 	case "outage":
 		return outage(ctx, args[1:], stdout, stderr)
+	case "longoutage":
+		return longOutage(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintln(stderr, usage)
 	return flag.ErrHelp
@@ -109,6 +112,35 @@ func outage(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := sim.DefaultOutage
 	cfg.Shared = *shared
 	cfg.Duration = *duration
+	rows, firsts, err := sim.OutageSweep(ctx, cfg, sim.OutagePolicies(), *seeds, *seed, 0)
+	if err != nil {
+		return err
+	}
+	if err := sim.WriteOutageCSV(stdout, rows); err != nil {
+		return err
+	}
+	if *out != "" {
+		return sim.PlotOutage(cfg, rows, firsts, *out)
+	}
+	return nil
+}
+
+// longOutage runs sim.DefaultLongOutage: the server is down for 60s, then
+// healthy.
+func longOutage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("longoutage", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seeds := fs.Int("seeds", 5, "runs per policy, each with its own seed")
+	seed := fs.Uint64("seed", 1, "master seed")
+	shared := fs.Bool("shared", false, "one policy instance (breaker, budget, adaptive) shared by all clients, rather than one per client")
+	clients := fs.Int("clients", sim.DefaultLongOutage.Clients, "open-loop clients, each at 10 requests/s")
+	out := fs.String("out", "", "directory for the PNG plots; empty: no plots")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := sim.DefaultLongOutage
+	cfg.Shared = *shared
+	cfg.Clients = *clients
 	rows, firsts, err := sim.OutageSweep(ctx, cfg, sim.OutagePolicies(), *seeds, *seed, 0)
 	if err != nil {
 		return err

@@ -46,10 +46,22 @@ func TestOutageCommand(t *testing.T) {
 	err := run(context.Background(), []string{"outage", "-seeds", "1", "-seed", "2"}, &out, &errs)
 	require.NoError(t, err, errs.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Equal(t, "policy,amplification,peak_ratio,success_rate,p50_ms,p99_ms,recovery_s", lines[0])
+	require.Equal(t, "policy,amplification,peak_ratio,success_rate,p50_ms,p99_ms,recovery_s,stall_attempts_per_caller,stall_probes_per_caller", lines[0])
 	require.Len(t, lines, 12)
 	require.True(t, strings.HasPrefix(lines[1], "none,1.00,"), lines[1])
-	require.True(t, strings.HasSuffix(lines[3], ",never"), "plain full-jitter retries never recover: %s", lines[3])
+	require.Contains(t, lines[3], ",never,", "plain full-jitter retries never recover: %s", lines[3])
+}
+
+func TestLongOutageCommand(t *testing.T) {
+	t.Parallel()
+	var out, errs bytes.Buffer
+	err := run(context.Background(), []string{"longoutage", "-seeds", "1", "-clients", "5"}, &out, &errs)
+	require.NoError(t, err, errs.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 12)
+	require.True(t, strings.HasPrefix(lines[11], "production,"), lines[11])
+	// Five probes per caller in the 60s the server is down.
+	require.True(t, strings.HasSuffix(lines[11], ",5"), lines[11])
 }
 
 func TestBadUsage(t *testing.T) {
@@ -66,6 +78,7 @@ func TestBadUsage(t *testing.T) {
 		{name: "zero runs", args: []string{"contention", "-clients", "10", "-runs", "0"}},
 		{name: "zero seeds", args: []string{"outage", "-seeds", "0"}},
 		{name: "run ends before the stall", args: []string{"outage", "-duration", "2s"}},
+		{name: "no clients", args: []string{"longoutage", "-clients", "0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
