@@ -526,9 +526,13 @@ func (p Permit) Done(err error) {
 	if b == nil {
 		return
 	}
-	if err == nil && p.ticket == 0 && b.buckets == nil && b.word.Load() == uint64(p.tag)<<stateShift {
-		// Closed, same generation, no run of failures to end, no window
-		// to count in: nothing to do. This is the common case.
+	if err == nil && p.ticket == 0 && b.word.Load() == uint64(p.tag)<<stateShift {
+		// Closed, same generation, no run of failures to end: the common
+		// case. A success cannot trip the breaker, so all that is left is
+		// to count it in the window, if there is one.
+		if b.buckets != nil {
+			b.countSuccess()
+		}
 		return
 	}
 	b.record(p, b.outcomeOf(err))
@@ -608,6 +612,23 @@ func (b *Breaker) sliceOf(t int64) int64 {
 	i = t / b.width
 	b.slice.Store(i)
 	return i
+}
+
+// countSuccess adds a success, now, to the window: what [Permit.Done] does
+// in the common case of a ratio breaker, so it does only that. It is count
+// without the arguments, and without the turn-over of a bucket, which it
+// leaves to count.
+func (b *Breaker) countSuccess() {
+	t := b.now()
+	i := b.sliceOf(t)
+	k := &b.buckets[i%numBuckets]
+	if k.epoch.Load() != i {
+		b.count(t, false)
+		return
+	}
+	if k.n.Add(oneCall)>>32 >= spillAfter {
+		b.spill(k)
+	}
 }
 
 // count adds a result at time t to the window.
