@@ -175,10 +175,10 @@ type Breaker struct {
 	clock      Clock
 	base       time.Time // time 0 of the breaker's time line (see now)
 
-	openUntil atomic.Int64  // while Open: when it ends, on the time line
-	buckets   []bucket      // the FailureRatio window; nil when the rule is off
-	slice     atomic.Int64  // a recent t/width, which spares most results a division
-	turns     atomic.Uint64 // odd while buckets are turned over, spilled or emptied (under mu)
+	openUntil atomic.Int64        // while Open: when it ends, on the time line
+	buckets   *[numBuckets]bucket // the FailureRatio window; nil when the rule is off
+	slice     atomic.Int64        // a recent t/width, which spares most results a division
+	turns     atomic.Uint64       // odd while buckets are turned over, spilled or emptied (under mu)
 
 	maxProbes int // HalfOpenProbes
 
@@ -299,7 +299,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if s.FailureRatio > 0 {
 		b.num, b.den = fractionOf(s.FailureRatio)
 		b.width = max(int64(orDefault(s.Window, defaultWindow))/numBuckets, 1)
-		b.buckets = make([]bucket, numBuckets)
+		b.buckets = new([numBuckets]bucket)
 		for i := range b.buckets {
 			b.buckets[i].epoch.Store(-1)
 		}
@@ -632,7 +632,7 @@ func (b *Breaker) sliceOf(t int64) int64 {
 func (b *Breaker) countSuccess() {
 	t := b.now()
 	i := b.sliceOf(t)
-	k := &b.buckets[i%numBuckets]
+	k := &b.buckets[uint64(i)%numBuckets]
 	if k.epoch.Load() != i {
 		b.count(t, false)
 		return
@@ -645,7 +645,7 @@ func (b *Breaker) countSuccess() {
 // count adds a result at time t to the window.
 func (b *Breaker) count(t int64, failed bool) {
 	i := b.sliceOf(t)
-	k := &b.buckets[i%numBuckets]
+	k := &b.buckets[uint64(i)%numBuckets]
 	if k.epoch.Load() != i {
 		b.mu.Lock()
 		if e := k.epoch.Load(); e < i {
