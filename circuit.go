@@ -629,6 +629,12 @@ func (b *Breaker) sliceOf(t int64) int64 {
 // in the common case of a ratio breaker, so it does only that. It is count
 // without the arguments, and without the turn-over of a bucket, which it
 // leaves to count.
+//
+// Reading the clock is most of its cost, and it cannot be spared: a success
+// counted in a slice older than its own would leave the window early and
+// raise the ratio (a trip the exact rule would not make), one counted in a
+// newer slice would stay too long, and only a reading taken during Done
+// tells which slice is its own.
 func (b *Breaker) countSuccess() {
 	t := b.now()
 	i := b.sliceOf(t)
