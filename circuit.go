@@ -175,10 +175,10 @@ type Breaker struct {
 	clock      Clock
 	base       time.Time // time 0 of the breaker's time line (see now)
 
-	openUntil atomic.Int64  // while Open: when it ends, on the time line
-	buckets   []bucket      // the FailureRatio window; nil when the rule is off
-	slice     atomic.Int64  // a recent t/width, which spares most results a division
-	turns     atomic.Uint64 // odd while buckets are turned over, spilled or emptied (under mu)
+	openUntil atomic.Int64        // while Open: when it ends, on the time line
+	buckets   *[numBuckets]bucket // the FailureRatio window; nil when the rule is off
+	slice     atomic.Int64        // a recent t/width, which spares most results a division
+	turns     atomic.Uint64       // odd while buckets are turned over, spilled or emptied (under mu)
 
 	maxProbes int // HalfOpenProbes
 
@@ -216,17 +216,28 @@ const (
 )
 
 // bucket counts the results of one Window/10 slice of time.
+//
+// Every result reads epoch and adds to n, so n has a cache line of its own:
+// under concurrent use, the adds of one core then do not take from the
+// other cores the line that they read epoch from (and that a bucket's
+// neighbour writes to).
 type bucket struct {
-	epoch atomic.Int64 // which slice (time / width) it counts; -1: none
-
 	// n packs calls (the high 32 bits) and failures (the low 32), so that
 	// a failure and its call are added in one step, and a reader never
 	// sees the one without the other.
 	n atomic.Uint64
+	_ [cacheLine - 8]byte
+
+	epoch atomic.Int64 // which slice (time / width) it counts; -1: none
 
 	// What n held before it filled up (see spill); changed under mu only.
 	calls, failures atomic.Int64
+	_               [cacheLine - 24]byte
 }
+
+// cacheLine is the size of a cache line on common hardware (x86-64, and
+// most arm64); where it is larger, the padding only helps less.
+const cacheLine = 64
 
 const (
 	oneCall    = 1 << 32
@@ -288,7 +299,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if s.FailureRatio > 0 {
 		b.num, b.den = fractionOf(s.FailureRatio)
 		b.width = max(int64(orDefault(s.Window, defaultWindow))/numBuckets, 1)
-		b.buckets = make([]bucket, numBuckets)
+		b.buckets = new([numBuckets]bucket)
 		for i := range b.buckets {
 			b.buckets[i].epoch.Store(-1)
 		}
@@ -526,9 +537,13 @@ func (p Permit) Done(err error) {
 	if b == nil {
 		return
 	}
-	if err == nil && p.ticket == 0 && b.buckets == nil && b.word.Load() == uint64(p.tag)<<stateShift {
-		// Closed, same generation, no run of failures to end, no window
-		// to count in: nothing to do. This is the common case.
+	if err == nil && p.ticket == 0 && b.word.Load() == uint64(p.tag)<<stateShift {
+		// Closed, same generation, no run of failures to end: the common
+		// case. A success cannot trip the breaker, so all that is left is
+		// to count it in the window, if there is one.
+		if b.buckets != nil {
+			b.countSuccess()
+		}
 		return
 	}
 	b.record(p, b.outcomeOf(err))
@@ -610,10 +625,33 @@ func (b *Breaker) sliceOf(t int64) int64 {
 	return i
 }
 
+// countSuccess adds a success, now, to the window: what [Permit.Done] does
+// in the common case of a ratio breaker, so it does only that. It is count
+// without the arguments, and without the turn-over of a bucket, which it
+// leaves to count.
+//
+// Reading the clock is most of its cost, and it cannot be spared: a success
+// counted in a slice older than its own would leave the window early and
+// raise the ratio (a trip the exact rule would not make), one counted in a
+// newer slice would stay too long, and only a reading taken during Done
+// tells which slice is its own.
+func (b *Breaker) countSuccess() {
+	t := b.now()
+	i := b.sliceOf(t)
+	k := &b.buckets[uint64(i)%numBuckets]
+	if k.epoch.Load() != i {
+		b.count(t, false)
+		return
+	}
+	if k.n.Add(oneCall)>>32 >= spillAfter {
+		b.spill(k)
+	}
+}
+
 // count adds a result at time t to the window.
 func (b *Breaker) count(t int64, failed bool) {
 	i := b.sliceOf(t)
-	k := &b.buckets[i%numBuckets]
+	k := &b.buckets[uint64(i)%numBuckets]
 	if k.epoch.Load() != i {
 		b.mu.Lock()
 		if e := k.epoch.Load(); e < i {
