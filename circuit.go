@@ -216,28 +216,17 @@ const (
 )
 
 // bucket counts the results of one Window/10 slice of time.
-//
-// Every result reads epoch and adds to n, so n has a cache line of its own:
-// under concurrent use, the adds of one core then do not take from the
-// other cores the line that they read epoch from (and that a bucket's
-// neighbour writes to).
 type bucket struct {
+	epoch atomic.Int64 // which slice (time / width) it counts; -1: none
+
 	// n packs calls (the high 32 bits) and failures (the low 32), so that
 	// a failure and its call are added in one step, and a reader never
 	// sees the one without the other.
 	n atomic.Uint64
-	_ [cacheLine - 8]byte
-
-	epoch atomic.Int64 // which slice (time / width) it counts; -1: none
 
 	// What n held before it filled up (see spill); changed under mu only.
 	calls, failures atomic.Int64
-	_               [cacheLine - 24]byte
 }
-
-// cacheLine is the size of a cache line on common hardware (x86-64, and
-// most arm64); where it is larger, the padding only helps less.
-const cacheLine = 64
 
 const (
 	oneCall    = 1 << 32
