@@ -131,16 +131,23 @@ type Limiter struct {
 	cut    int64   // when the last throttle cut the rate, in ns since base
 	meas   float64 // the measured send rate, requests/s
 	sample int64   // when the measurement's last bucket ended, in ns since base
-	sent   uint64  // calls finished by then
+	sent   uint32  // the slots' generations summed then: calls finished, modulo 2³²
 }
 
 // slotState is one slot's record, padded to its own cache line, since the
-// goroutine that holds the slot writes it while others use their own.
+// goroutine that holds the slot writes it while others use their own. Its
+// word holds, in one atomic value so that Done costs one operation on it:
+// above, the slot's generation, which counts its Done calls (a Slot whose
+// generation is not current is spent: it takes 2³² reuses of one slot
+// before a stale Slot could pass); below, the index+1 of the slot under it
+// on the free stack.
 type slotState struct {
-	gen  atomic.Uint64 // counts the slot's Done calls: a Slot whose gen is not current is spent
-	next atomic.Uint32 // index+1 of the slot below it on the free stack
-	_    [64 - 12]byte
+	word atomic.Uint64
+	_    [64 - 8]byte
 }
+
+func (s *slotState) gen() uint32  { return uint32(s.word.Load() >> 32) }
+func (s *slotState) next() uint64 { return s.word.Load() & (1<<32 - 1) }
 
 const (
 	idxBits = 21
@@ -222,7 +229,7 @@ func NewLimiter(s LimiterSettings) *Limiter {
 	l := &Limiter{slots: make([]slotState, s.MaxConcurrency), clock: s.Clock, s: s}
 	l.base = now(s.Clock)
 	for i := range l.slots {
-		l.slots[i].next.Store(uint32(i)) // slot i lies on slot i-1; index+1 of i-1 is i
+		l.slots[i].word.Store(uint64(i)) // slot i lies on slot i-1, whose index+1 is i
 	}
 	l.head.Store(packHead(uint64(len(l.slots)), 0, 0))
 	l.conc = float64(s.MaxConcurrency)
@@ -246,7 +253,7 @@ func NewLimiter(s LimiterSettings) *Limiter {
 // does nothing. A Slot is safe to hand to another goroutine.
 type Slot struct {
 	l     *Limiter
-	gen   uint64
+	gen   uint32
 	idx   uint32
 	epoch uint32
 	done  <-chan struct{} // of the context given to Acquire
@@ -277,42 +284,62 @@ func (l *Limiter) Acquire(ctx context.Context) (Slot, error) {
 		}
 	}
 	if l.waiting.Load() == 0 {
-		if idx, ok := l.pop(); ok {
-			return l.slot(idx, done), nil
+		if idx, gen, ok := l.pop(); ok {
+			return Slot{l: l, gen: gen, idx: idx, epoch: l.epoch.Load(), done: done}, nil
 		}
 	}
 	return l.acquireSlow(ctx, done)
 }
 
 func (l *Limiter) slot(idx uint32, done <-chan struct{}) Slot {
-	return Slot{l: l, gen: l.slots[idx].gen.Load(), idx: idx, epoch: l.epoch.Load(), done: done}
+	return Slot{l: l, gen: l.slots[idx].gen(), idx: idx, epoch: l.epoch.Load(), done: done}
 }
 
-// pop takes a free slot, if the concurrency allows one more.
-func (l *Limiter) pop() (uint32, bool) {
+// pop takes a free slot, if the concurrency allows one more, and returns
+// its index and generation.
+func (l *Limiter) pop() (uint32, uint32, bool) {
 	for {
 		h := l.head.Load()
 		top, cnt, tag := unpackHead(h)
 		if int64(cnt) >= l.limit.Load() || top == 0 {
-			return 0, false
+			return 0, 0, false
 		}
-		next := uint64(l.slots[top-1].next.Load())
-		if l.head.CompareAndSwap(h, packHead(next, cnt+1, tag+1)) {
-			return uint32(top - 1), true
+		// A free slot's word does not change while it is on the stack, so
+		// if the swap succeeds this reading is the slot's.
+		w := l.slots[top-1].word.Load()
+		if l.head.CompareAndSwap(h, packHead(w&(1<<32-1), cnt+1, tag+1)) {
+			return uint32(top - 1), uint32(w >> 32), true
 		}
 	}
 }
 
-// push gives slot idx back, and returns the number in use before it.
-func (l *Limiter) push(idx uint32) int64 {
-	for {
-		h := l.head.Load()
-		top, cnt, tag := unpackHead(h)
-		l.slots[idx].next.Store(uint32(top))
-		if l.head.CompareAndSwap(h, packHead(uint64(idx)+1, cnt-1, tag+1)) {
-			return int64(cnt)
-		}
+// finish ends the Slot's hold on its slot, if it is the first to, and
+// pushes the slot back on the free stack; it returns the number of slots in
+// use before, and false for a spent Slot.
+func (l *Limiter) finish(s Slot) (int64, bool) {
+	st := &l.slots[s.idx]
+	h := l.head.Load()
+	w := uint64(s.gen)<<32 | st.next()
+	// Ending the generation and linking the slot to the top are one
+	// operation: while the slot is held, nobody else writes its word.
+	if !st.word.CompareAndSwap(w, uint64(s.gen+1)<<32|h&idxMask) {
+		return 0, false
 	}
+	for {
+		_, cnt, tag := unpackHead(h)
+		if l.head.CompareAndSwap(h, packHead(uint64(s.idx)+1, cnt-1, tag+1)) {
+			return int64(cnt), true
+		}
+		h = l.head.Load()
+		st.word.Store(uint64(s.gen+1)<<32 | h&idxMask)
+	}
+}
+
+// push gives slot idx, held by nobody's Slot, back, and returns the number
+// in use before.
+func (l *Limiter) push(idx uint32) int64 {
+	n, _ := l.finish(Slot{idx: idx, gen: l.slots[idx].gen()})
+	return n
 }
 
 // waiter is a goroutine in Acquire's slow path, waiting for a slot.
@@ -358,7 +385,7 @@ func (l *Limiter) acquireSlow(ctx context.Context, done <-chan struct{}) (Slot, 
 	// atomics make one of the two see the other).
 	l.waiting.Add(1)
 	if l.queue.first == nil { // else others wait already: no going ahead of them
-		if idx, ok := l.pop(); ok {
+		if idx, _, ok := l.pop(); ok {
 			l.waiting.Add(-1)
 			l.mu.Unlock()
 			return l.slot(idx, done), nil
@@ -391,7 +418,7 @@ func (l *Limiter) acquireSlow(ctx context.Context, done <-chan struct{}) (Slot, 
 func (l *Limiter) dispatch() {
 	l.mu.Lock()
 	for w := l.queue.first; w != nil; w = l.queue.first {
-		idx, ok := l.pop()
+		idx, _, ok := l.pop()
 		if !ok {
 			break
 		}
@@ -403,14 +430,17 @@ func (l *Limiter) dispatch() {
 	l.mu.Unlock()
 }
 
-// release gives slot idx back and wakes a waiter if there is one; it
-// returns the number of slots that were in use.
-func (l *Limiter) release(idx uint32) int64 {
-	inUse := l.push(idx)
+// release gives slot idx back and wakes a waiter if there is one.
+func (l *Limiter) release(idx uint32) {
+	l.push(idx)
+	l.wake()
+}
+
+// wake hands freed slots to waiters, if there are any.
+func (l *Limiter) wake() {
 	if l.waiting.Load() > 0 {
 		l.dispatch()
 	}
-	return inUse
 }
 
 // Done reports the outcome of the call made with s: err nil for a success,
@@ -425,23 +455,24 @@ func (l *Limiter) release(idx uint32) int64 {
 // Gradient) could be chosen without changing any caller.
 func (s Slot) Done(err error, latency time.Duration) {
 	l := s.l
-	if l == nil || !l.slots[s.idx].gen.CompareAndSwap(s.gen, s.gen+1) {
+	if l == nil {
 		return
 	}
+	inUse, ok := l.finish(s)
+	if !ok {
+		return
+	}
+	l.wake()
 	if closed(s.done) {
-		l.release(s.idx)
 		return
 	}
 	if err == nil {
-		inUse := l.release(s.idx)
-		if 2*inUse >= l.limit.Load() && float64(l.limit.Load()) < float64(l.s.MaxConcurrency) {
+		if limit := l.limit.Load(); 2*inUse >= limit && limit < int64(l.s.MaxConcurrency) {
 			l.grow()
 		}
 		return
 	}
-	throttled := isThrottle(err)
-	l.release(s.idx)
-	if throttled && s.epoch == l.epoch.Load() {
+	if isThrottle(err) && s.epoch == l.epoch.Load() {
 		l.throttle(s.epoch)
 	}
 }
@@ -523,9 +554,9 @@ func (l *Limiter) measure(t int64) {
 	if dt < sampleEvery && l.meas > 0 {
 		return
 	}
-	var sent uint64
+	var sent uint32 // wraps; only differences count
 	for i := range l.slots {
-		sent += l.slots[i].gen.Load()
+		sent += l.slots[i].gen()
 	}
 	if dt <= 0 {
 		return

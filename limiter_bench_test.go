@@ -2,6 +2,7 @@ package backoff_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,4 +47,70 @@ func BenchmarkLimiter(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkLimiterPeers measures, in the same run as BenchmarkLimiter, the
+// two simplest fixed concurrency limits, which learn nothing: a buffered
+// channel used as a semaphore, and a counter under a sync.Mutex. They are
+// the floor against which the Limiter's cost is read, since absolute
+// figures on a shared machine swing by a factor of two.
+func BenchmarkLimiterPeers(b *testing.B) {
+	b.Run("chan", func(b *testing.B) {
+		sem := make(chan struct{}, 64)
+		b.ReportAllocs()
+		for b.Loop() {
+			sem <- struct{}{}
+			<-sem
+		}
+	})
+	b.Run("chan/parallel", func(b *testing.B) {
+		sem := make(chan struct{}, 64)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				sem <- struct{}{}
+				<-sem
+			}
+		})
+	})
+	var m mutexLimit
+	b.Run("mutex", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if m.acquire() {
+				m.release()
+			}
+		}
+	})
+	b.Run("mutex/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if m.acquire() {
+					m.release()
+				}
+			}
+		})
+	})
+}
+
+type mutexLimit struct {
+	mu    sync.Mutex
+	inUse int
+}
+
+func (m *mutexLimit) acquire() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inUse >= 64 {
+		return false
+	}
+	m.inUse++
+	return true
+}
+
+func (m *mutexLimit) release() {
+	m.mu.Lock()
+	m.inUse--
+	m.mu.Unlock()
 }
