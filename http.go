@@ -3,10 +3,10 @@ package backoff
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,9 +23,17 @@ import (
 //     (Retry then waits at least that long). A Permanent status (400, 401,
 //     404, ...) is returned to the caller untouched, with a nil error;
 //     Transient and Temporary ones are retried.
+//   - Before it is classified, a failed response has up to 4 KiB of its body
+//     read, into [StatusError].Body, with its header in StatusError.Header,
+//     so that a classifier (llm.Classify) can read what the server said.
+//     When the response is returned, those bytes are given back first: the
+//     caller reads the whole body, unchanged.
 //   - A response below 400 is returned as soon as its headers arrive, and its
-//     body is never read, so a streamed (server-sent events) body reaches the
-//     caller as it comes. Nothing is retried after that.
+//     body is never read (unless BufferBody says so), so a streamed
+//     (server-sent events) body reaches the caller as it comes. Nothing is
+//     retried after that.
+//   - A response with a nil Body from Base is treated as having an empty
+//     body, as http.Client does.
 //   - When retrying stops on a failed status (attempts used up, the strategy
 //     said stop, [ErrDeadline] because a Retry-After would end past the
 //     request's deadline, [ErrBudget], or the status is Permanent), the last
@@ -35,8 +43,11 @@ import (
 //     and the end of the request's context return a nil response and the
 //     [*Error] from Retry, through which the underlying error stays
 //     reachable with errors.Is and errors.As.
-//   - A response that is not returned has at most 4 KiB of its body read,
-//     so its connection can be reused, and is then closed, before the wait.
+//   - A response that is not returned has at most 4 KiB of its body read in
+//     all (the bytes read for the classifier included), so its connection
+//     can be reused, and is then closed, before the wait. When the breaker
+//     would stay open past the wait, there is no wait: the failed response
+//     is returned at once.
 //
 // The idempotency rule: a request is idempotent when its method is GET (or
 // empty), HEAD, OPTIONS, TRACE, PUT or DELETE, or when its Header has an
@@ -45,8 +56,11 @@ import (
 // the classifier does not call Permanent. Any other request (POST, PATCH, ...)
 // is retried only where the server surely did not act on it: when the
 // connection was never made (the error holds a [*net.OpError] whose Op is
-// "dial": refused, unreachable, a DNS failure), or when the answer was 429 or
-// 503; every other failure is final for it, as if Permanent. The classifier
+// "dial": refused, unreachable, a DNS failure), when an HTTP/2 server
+// refused its stream (RST_STREAM with REFUSED_STREAM, or a GOAWAY that left
+// it unprocessed: RFC 9113 says such a request was not acted on), or when the
+// answer was 429 or 503; every other failure is final for it, as if
+// Permanent. The classifier
 // still sees each failure once, so a breaker still counts a 500 on a POST.
 // RetryNonIdempotent lifts the rule: every request is retried like an
 // idempotent one.
@@ -65,7 +79,9 @@ import (
 // (http.Request.WithContext) with its own context and body, sharing the URL
 // and Header with the caller's request, which a RoundTripper only reads.
 //
-// [WithAttemptTimeout] bounds each attempt until its response headers arrive:
+// [WithAttemptTimeout] bounds each attempt until its response headers arrive
+// (and the body bytes it reads before handing the response on: the 4 KiB of
+// a failed status, a body that BufferBody reads):
 // an attempt that times out, while the request's context lives, is Transient
 // and is retried (for a non-idempotent request, only as the rule above
 // allows). Once the headers are in, the timeout is disarmed, so it never cuts
@@ -83,12 +99,42 @@ import (
 // [Breaker] see it wrapped in an error that reads the same and unwraps to it,
 // so errors.Is and errors.As find it.
 //
+// When time ran out (the request's deadline, [ErrDeadline], or the last
+// attempt's own timeout), the [*Error] that RoundTrip returns reports it by
+// its Timeout method, so url.Error.Timeout, a net.Error's Timeout and
+// os.IsTimeout hold, as they do for a bare http.Transport.
+//
+// Stacked retries: a client that retries on its own above Transport (the
+// official OpenAI SDKs, openai-go among them, resend a request twice by
+// default) would multiply the attempts. Such a client numbers its resends in
+// the X-Stainless-Retry-Count header (0 on the first send). When a request
+// arrives with a count above 0 and the options have a [Budget], its first
+// attempt is itself a retry: it withdraws a token instead of depositing one,
+// and when the budget refuses, RoundTrip makes no attempt and returns the
+// [*Error] with [ErrBudget] and 0 attempts. So the budget bounds the retries
+// of both layers together. Better still, turn the client's own retries off
+// (openai-go: option.WithMaxRetries(0)).
+//
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
 type Transport struct {
 	Base               http.RoundTripper // nil: http.DefaultTransport
 	Options            []Option          // as for Retry: strategy, attempts, breaker, budget, ...
 	RetryNonIdempotent bool              // retry POST/PATCH on every retryable failure
+
+	// BufferBody, when above 0, makes a response below 400 be read whole,
+	// up to BufferBody bytes, before it is returned, so that a connection
+	// cut in the middle of the body is a failed attempt, retried under the
+	// rules above (the idempotency rule included), instead of an error in
+	// the caller's read. A body longer than BufferBody (by its
+	// Content-Length, or once that many bytes are read) is returned as it
+	// streams, the bytes read given back first; a body of Content-Type
+	// text/event-stream, and a 101 Switching Protocols connection, are
+	// never buffered. The attempt timeout bounds the buffering; a body read
+	// whole has its connection released at once, so closing it ends
+	// nothing more. 0 (the default) turns it off; a negative BufferBody
+	// makes RoundTrip return an error that names it, with no attempt made.
+	BufferBody int64
 }
 
 // NewClient returns an [http.Client] whose Transport is a [Transport] with
@@ -131,121 +177,117 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errors.New("backoff: Transport.RoundTrip: nil Request.Header")
 	}
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
+
+	if t.BufferBody < 0 {
+		if hasBody {
+			req.Body.Close()
+		}
+		return nil, errors.New("backoff: Transport.BufferBody is negative: " + strconv.FormatInt(t.BufferBody, 10))
 	}
 
 	c := newConfig(t.Options)
-	// The attempt timeout is applied here rather than by retry, whose
-	// attempt context would end when the attempt returns, while the caller
-	// still has a body to read.
-	timeout, clock := c.attemptTimeout, c.clock
-	c.attemptTimeout = 0
-	userClassifier, userNotify := c.classifier, c.notify
-	if userClassifier == nil {
-		userClassifier = Classify
+	// rt lives in this frame: the success path allocates nothing for it.
+	rt := roundTrip{
+		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
+		bufferBody: t.BufferBody,
+		// The attempt timeout is applied by the attempts rather than by
+		// retry, whose attempt context would end when the attempt returns,
+		// while the caller still has a body to read.
+		timeout: c.attemptTimeout, clock: c.clock,
+		classifier: c.classifier, notify: c.notify,
 	}
+	if rt.base == nil {
+		rt.base = http.DefaultTransport
+	}
+	if rt.classifier == nil {
+		rt.classifier = Classify
+	}
+	c.attemptTimeout = 0
 	c.classifier, c.notify = classifyAttempt, notifyAttempt
 	if hasBody && req.GetBody == nil {
 		c.maxAttempts = 1
 	}
-	retryAll := t.RetryNonIdempotent
-
-	ctx := req.Context()
-	// f is allocated at the first failure: the success path needs no state
-	// beyond this stack frame.
-	var f *failures
-	n := 0 // attempts made
-	sentOwnBody := false
-	op := func(ctx context.Context) (*http.Response, error) {
-		if f != nil {
-			f.discard() // in case retry did not notify before this attempt
-		}
-		fail := func(err error, a attemptError) (*http.Response, error) {
-			if f == nil {
-				f = &failures{
-					classifier: userClassifier, notify: userNotify,
-					clock: clock, timeout: timeout,
-					idempotent: retryAll || isIdempotent(req),
-				}
-			}
-			a.err, a.f = err, f
-			return nil, &a
-		}
-
-		n++
-		// retry hands op the request's context as it is (its attempt
-		// timeout is off), so an attempt without a timeout of its own and
-		// without a body to replace sends the caller's request itself:
-		// nothing in it needs to change, and RoundTrip does not modify it.
-		var ta *timedAttempt
-		r := req
-		if timeout > 0 {
-			ta = startAttempt(ctx, clock, timeout)
-			r = req.WithContext(ta.ctx)
-		}
-		if hasBody {
-			if n == 1 {
-				sentOwnBody = true
-			} else {
-				if req.GetBody == nil { // maxAttempts is 1; never here
-					ta.end()
-					return fail(errNoReplay, attemptError{permanent: true})
-				}
-				body, err := req.GetBody()
-				if err != nil {
-					ta.end()
-					return fail(&getBodyError{err}, attemptError{permanent: true})
-				}
-				if r == req {
-					r = req.WithContext(ctx)
-				}
-				r.Body = body
-			}
-		}
-
-		resp, err := base.RoundTrip(r)
-		if err == nil && resp == nil {
-			err = errors.New("backoff: Transport: Base returned neither a response nor an error")
-		}
-		if err != nil {
-			if resp != nil && resp.Body != nil {
-				resp.Body.Close()
-			}
-			timedOut := ta != nil && !ta.disarm() && !ended(ctx)
-			ta.end()
-			if timedOut {
-				return fail(&attemptTimeoutError{timeout}, attemptError{timedOut: true})
-			}
-			return fail(err, attemptError{notSent: isDialError(err)})
-		}
-		if ta != nil {
-			if !ta.disarm() && !ended(ctx) {
-				// The timeout fired as the headers arrived: the body
-				// can no longer be read, so this attempt timed out.
-				resp.Body.Close()
-				ta.end()
-				return fail(&attemptTimeoutError{timeout}, attemptError{timedOut: true})
-			}
-			resp.Body = wrapBody(resp.Body, ta)
-		}
-		if resp.StatusCode < http.StatusBadRequest {
-			return resp, nil
-		}
-		se := &StatusError{Code: resp.StatusCode}
-		if se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable {
-			se.RetryAfter, _ = ParseRetryAfter(resp.Header, now(clock))
-		}
-		res, ferr := fail(se, attemptError{})
-		f.last, f.lastAttempt = resp, ta
-		return res, ferr
+	if c.budget != nil {
+		c.resent = isResend(req.Header)
 	}
+	resp, err := retry(req.Context(), rt.attempt, &c, nil)
+	return rt.finish(resp, err)
+}
 
-	resp, err := retry(ctx, op, &c, nil)
-	if hasBody && !sentOwnBody {
+// isResend reports whether the request is a client's own retry: the official
+// OpenAI SDKs (openai-go's internal/requestconfig, and the other Stainless
+// generated clients) set X-Stainless-Retry-Count to 0 on a first send and to
+// the number of the resend on each retry.
+func isResend(h http.Header) bool {
+	v := h["X-Stainless-Retry-Count"]
+	if len(v) == 0 {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+	return err == nil && n > 0
+}
+
+// roundTrip is one call of RoundTrip: what is fixed before the first attempt,
+// and what the attempts have left behind. Each attempt is an [attempt].
+type roundTrip struct {
+	req        *http.Request // the caller's; never modified
+	base       http.RoundTripper
+	timeout    time.Duration // the attempt timeout; 0: none
+	clock      Clock
+	classifier Classifier                   // the user's; never nil
+	notify     func(Attempt, time.Duration) // the user's; nil: none
+	retryAll   bool                         // RetryNonIdempotent
+	hasBody    bool                         // req has a body to send
+	bufferBody int64                        // Transport.BufferBody
+
+	n           int  // attempts started
+	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
+	// f is allocated at the first failure: the success path needs no state
+	// beyond RoundTrip's frame.
+	f *failures
+}
+
+// attempt is the op that RoundTrip gives retry: one attempt, from the
+// request it sends to the response it returns or the failure it reports.
+// retry hands it the request's context as it is (its attempt timeout is off).
+func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
+	if rt.f != nil {
+		rt.f.discard() // in case retry did not notify before this attempt
+	}
+	rt.n++
+	a := attempt{ctx: ctx}
+	if err := a.prepare(rt); err != nil {
+		return nil, err
+	}
+	resp, err := a.send(rt)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < http.StatusBadRequest {
+		return a.succeeded(rt, resp)
+	}
+	return nil, a.failed(rt, resp)
+}
+
+// fail makes err the failure of the attempt that just ran, for retry's
+// classifier and notify (classifyAttempt, notifyAttempt).
+func (rt *roundTrip) fail(err error, ae attemptError) error {
+	if rt.f == nil {
+		rt.f = &failures{
+			classifier: rt.classifier, notify: rt.notify,
+			clock: rt.clock, timeout: rt.timeout,
+			idempotent: rt.retryAll || isIdempotent(rt.req),
+		}
+	}
+	ae.err, ae.f = err, rt.f
+	return &ae
+}
+
+// finish turns what retry returned into RoundTrip's answer.
+func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, error) {
+	if rt.hasBody && !rt.sentOwnBody {
 		// No attempt ran: the request's own body is still ours to close.
-		req.Body.Close()
+		rt.req.Body.Close()
 	}
 	if err == nil {
 		return resp, nil
@@ -254,8 +296,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, err
 	}
-	if f != nil && f.last != nil {
-		if !ended(ctx) && !errors.Is(e.Reason, ErrCircuitOpen) {
+	if f := rt.f; f != nil && f.last != nil {
+		// Still held: no retry followed it (a wait was not begun, or
+		// the breaker would stay open past it).
+		if !ended(rt.req.Context()) {
 			last := f.last
 			f.last = nil
 			return last, nil
@@ -269,164 +313,3 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return nil, e
 }
-
-// failures is one RoundTrip's state once an attempt has failed.
-type failures struct {
-	classifier  Classifier                   // the user's
-	notify      func(Attempt, time.Duration) // the user's; nil: none
-	clock       Clock
-	timeout     time.Duration // the attempt timeout; 0: none
-	idempotent  bool          // or RetryNonIdempotent
-	last        *http.Response
-	lastAttempt *timedAttempt // last's attempt; nil without an attempt timeout
-}
-
-// discard drains and closes the last failed response, if it is still held.
-func (f *failures) discard() {
-	resp := f.last
-	if resp == nil {
-		return
-	}
-	f.last = nil
-	discard(resp.Body, f.clock, f.timeout, f.lastAttempt)
-}
-
-// discard reads at most drainLimit bytes of body and closes it. With a
-// timeout, the read is bounded by it: a server that stalls mid-body
-// cannot hold the request.
-func discard(body io.ReadCloser, clock Clock, timeout time.Duration, ta *timedAttempt) {
-	if body == nil {
-		return
-	}
-	if ta != nil {
-		g := &timeoutTimer{cancel: ta.cancel}
-		g.start(clock, timeout)
-		defer g.stop()
-	}
-	io.CopyN(io.Discard, body, drainLimit)
-	body.Close()
-}
-
-// attemptError is what an attempt returns to retry: the attempt's error with
-// what classifyAttempt and notifyAttempt need to know about the request.
-// Strategies and observers see it; it reads as err, and unwraps to it.
-type attemptError struct {
-	err       error
-	f         *failures
-	notSent   bool // the connection was never made
-	timedOut  bool // the attempt's own timeout fired
-	permanent bool // retrying cannot help (GetBody failed)
-}
-
-func (e *attemptError) Error() string { return e.err.Error() }
-func (e *attemptError) Unwrap() error { return e.err }
-
-// classifyAttempt is the classifier that Transport gives retry: the user's,
-// then the rules of the attempt timeout and of idempotency.
-func classifyAttempt(err error) Class {
-	a, ok := err.(*attemptError)
-	if !ok {
-		return Classify(err)
-	}
-	class := a.f.classifier(a.err)
-	if a.timedOut && class >= Permanent {
-		class = Transient
-	}
-	if a.permanent {
-		return Permanent
-	}
-	if class < Permanent && !a.f.idempotent && !a.notSent {
-		// The server may have acted on the request, unless it said it
-		// did not.
-		se, ok := a.err.(*StatusError)
-		if !ok || (se.Code != http.StatusTooManyRequests && se.Code != http.StatusServiceUnavailable) {
-			return Permanent
-		}
-	}
-	return class
-}
-
-// notifyAttempt runs before each wait: a retry is coming, so the failed
-// response is discarded now, which frees its connection during the wait.
-func notifyAttempt(a Attempt, wait time.Duration) {
-	ae, ok := a.Err.(*attemptError)
-	if !ok {
-		return
-	}
-	ae.f.discard()
-	if ae.f.notify != nil {
-		a.Err = ae.err
-		ae.f.notify(a, wait)
-	}
-}
-
-func isIdempotent(req *http.Request) bool {
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
-		http.MethodPut, http.MethodDelete:
-		return true
-	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
-		return true
-	}
-	_, ok := req.Header["X-Idempotency-Key"]
-	return ok
-}
-
-// isDialError reports whether err holds a *net.OpError from dialing: the
-// connection was never made, so the server cannot have seen the request.
-// A proxy's failure wraps the dial error in a "proxyconnect" OpError.
-func isDialError(err error) bool {
-	for err != nil {
-		switch e := err.(type) {
-		case *net.OpError:
-			if e.Op == "dial" {
-				return true
-			}
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				if isDialError(inner) {
-					return true
-				}
-			}
-			return false
-		}
-		err = errors.Unwrap(err)
-	}
-	return false
-}
-
-// getBodyError is a failure of the request's GetBody.
-type getBodyError struct{ err error }
-
-func (e *getBodyError) Error() string { return "backoff: Transport: GetBody: " + e.err.Error() }
-func (e *getBodyError) Unwrap() error { return e.err }
-
-// wrapBody makes closing body also end the attempt ta. A body that can be
-// written to (a 101 Switching Protocols connection) stays writable.
-func wrapBody(body io.ReadCloser, ta *timedAttempt) io.ReadCloser {
-	if rw, ok := body.(io.ReadWriteCloser); ok {
-		return &endRWBody{endBody{rw, ta}, rw}
-	}
-	return &endBody{body, ta}
-}
-
-// endBody ends an attempt's context when the body is closed, after closing
-// it, so that a fully read connection goes back to the pool first.
-type endBody struct {
-	io.ReadCloser
-	ta *timedAttempt
-}
-
-func (b *endBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.ta.end()
-	return err
-}
-
-type endRWBody struct {
-	endBody
-	w io.Writer
-}
-
-func (b *endRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
