@@ -116,6 +116,17 @@ import (
 // of both layers together. Better still, turn the client's own retries off
 // (openai-go: option.WithMaxRetries(0)).
 //
+// With [WithLimiter], every attempt holds a slot of the [Limiter]: a failed
+// attempt until it is classified, a successful one until its response's body
+// is closed (a body read whole by BufferBody, or an empty one, gives the slot
+// back before RoundTrip returns). A model API counts a streamed answer
+// against its concurrency limit until the last event, so a slot given back
+// when the headers arrive would let the callers open more streams than the
+// limit allows. So close every body, as net/http asks anyway: an unclosed
+// body keeps its slot. With a Limiter, RoundTrip makes two allocations more
+// per call: its state, which a slot handed across attempts takes off the
+// stack, and the body's wrapper.
+//
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
 type Transport struct {
