@@ -79,9 +79,12 @@ const (
 // throttle multiplies it by Beta, within [MinConcurrency, MaxConcurrency].
 // It departs from them in two ways, both from TCP: it grows only while at
 // least half of its slots are in use (a limit that is never reached has
-// learned nothing), and it is cut at most once per round: a throttle of a
-// call that started before the last cut is the same overload seen late, and
-// counts for nothing more (TCP's fast recovery, RFC 6582).
+// learned nothing), and a throttle cuts it only when at least half of its
+// slots were in use (else what the server limits is not the concurrency,
+// but the rate, which is cut instead); and it is cut at most once per round:
+// a throttle of a call that started before the last cut is the same
+// overload seen late, and counts for nothing more (TCP's fast recovery,
+// RFC 6582).
 //
 // The rate follows the CUBIC curve of the AWS SDKs' adaptive retry mode
 // (RFC 9438's window curve, applied to a token bucket's fill rate): on a
@@ -109,29 +112,33 @@ type Limiter struct {
 	// head is the lock-free stack of free slots: the index+1 of the top one
 	// (0: none), the number of slots in use, and a tag that changes with
 	// every push and pop, so that a stale compare-and-swap fails (ABA).
-	head     atomic.Uint64
-	limit    atomic.Int64  // the concurrency in force
-	waiting  atomic.Int64  // goroutines in Acquire's slow path: while any, the fast path stands aside
-	interval atomic.Int64  // nanoseconds per token; 0: unpaced
-	tat      atomic.Int64  // the bucket's next free start time, in ns since base (GCRA's theoretical arrival time)
-	epoch    atomic.Uint32 // counts the cuts
-	update   atomic.Int64  // the time, in ns since base, after which the rate is due to move along the curve
+	head        atomic.Uint64
+	limit       atomic.Int64  // the concurrency in force
+	waiting     atomic.Int64  // goroutines in Acquire's slow path: while any, the fast path stands aside
+	rateWaiting atomic.Int64  // goroutines in the rate queue: while any, the bucket's fast path stands aside
+	interval    atomic.Int64  // nanoseconds per token; 0: unpaced
+	tat         atomic.Int64  // the bucket's next free start time, in ns since base (GCRA's theoretical arrival time)
+	epoch       atomic.Uint32 // counts the cuts
+	update      atomic.Int64  // the time, in ns since base, after which the rate is due to move along the curve
 
 	slots []slotState
 	clock Clock
 	base  time.Time
 	s     LimiterSettings // with the defaults filled in
 
-	mu     sync.Mutex // protects the fields below
-	queue  waitQueue
-	conc   float64 // the learned concurrency, unrounded
-	rate   float64 // the learned rate; 0: unpaced
-	wmax   float64 // the rate at the last throttle (CUBIC's W_max)
-	k      float64 // CUBIC's K, in seconds
-	cut    int64   // when the last throttle cut the rate, in ns since base
-	meas   float64 // the measured send rate, requests/s
-	sample int64   // when the measurement's last bucket ended, in ns since base
-	sent   uint32  // the slots' generations summed then: calls finished, modulo 2³²
+	mu    sync.Mutex // protects the fields below
+	queue waitQueue  // waiting for a slot
+	// rateQueue waits for the token bucket; its head sleeps until the
+	// next token.
+	rateQueue waitQueue
+	conc      float64 // the learned concurrency, unrounded
+	rate      float64 // the learned rate; 0: unpaced
+	wmax      float64 // the rate at the last throttle (CUBIC's W_max)
+	k         float64 // CUBIC's K, in seconds
+	cut       int64   // when the last throttle cut the rate, in ns since base
+	meas      float64 // the measured send rate, requests/s
+	sample    int64   // when the measurement's last bucket ended, in ns since base
+	sent      uint32  // the slots' generations summed then: calls finished, modulo 2³²
 }
 
 // slotState is one slot's record, padded to its own cache line, since the
@@ -279,7 +286,7 @@ func (l *Limiter) Acquire(ctx context.Context) (Slot, error) {
 		return Slot{}, cause(ctx)
 	}
 	if l.interval.Load() > 0 {
-		if err := l.pace(ctx, done); err != nil {
+		if err := l.pace(ctx); err != nil {
 			return Slot{}, err
 		}
 	}
@@ -513,7 +520,7 @@ func (s Slot) report(v verdict) {
 		return
 	}
 	if s.epoch == l.epoch.Load() {
-		l.throttle(s.epoch)
+		l.throttle(s.epoch, 2*inUse >= l.limit.Load())
 	}
 }
 
@@ -541,16 +548,19 @@ func (l *Limiter) grow() {
 	}
 }
 
-// throttle cuts the concurrency and the rate, once for the round epoch.
-func (l *Limiter) throttle(epoch uint32) {
+// throttle cuts the rate, and the concurrency when it was used (at least
+// half of it), once for the round epoch.
+func (l *Limiter) throttle(epoch uint32, used bool) {
 	t := l.now()
 	l.mu.Lock()
 	if !l.epoch.CompareAndSwap(epoch, epoch+1) {
 		l.mu.Unlock()
 		return
 	}
-	l.conc = max(l.conc*l.s.Beta, float64(l.s.MinConcurrency))
-	l.limit.Store(int64(l.conc))
+	if used {
+		l.conc = max(l.conc*l.s.Beta, float64(l.s.MinConcurrency))
+		l.limit.Store(int64(l.conc))
+	}
 
 	l.measure(t)
 	w := l.meas
@@ -565,10 +575,9 @@ func (l *Limiter) throttle(epoch uint32) {
 	l.wmax = w
 	l.k = l.cubicK(w)
 	l.cut = t
-	wasPaced := l.rate > 0
 	l.setRate(w * l.s.Beta)
-	if !wasPaced {
-		// Pacing starts now: nothing is owed from before.
+	// Pacing starts now: no burst is owed from before.
+	if l.tat.Load() < t {
 		l.tat.Store(t)
 	}
 	l.update.Store(t + int64(updateEvery))
@@ -616,38 +625,95 @@ func (l *Limiter) measure(t int64) {
 	l.sample, l.sent = t, sent
 }
 
-// pace takes a start time from the token bucket, and waits until then.
-func (l *Limiter) pace(ctx context.Context, done <-chan struct{}) error {
+// pace waits until the token bucket lets the call go. While others wait,
+// a caller joins their queue: only its head sleeps, until the bucket's next
+// token at the rate of that moment, takes it and hands the headship on. So
+// the queue moves at the current rate, and a change of rate acts on every
+// caller that waits, not only on those who come after it.
+func (l *Limiter) pace(ctx context.Context) error {
 	t := l.now()
 	if t >= l.update.Load() {
 		l.follow(t)
 	}
-	iv := l.interval.Load()
-	tol := int64(l.s.Burst-1) * iv
-	var start int64
-	for {
-		tat := l.tat.Load()
-		start = max(tat, t-tol)
-		if l.tat.CompareAndSwap(tat, start+iv) {
-			break
-		}
-	}
-	wait := time.Duration(start - t)
-	if wait <= 0 {
+	if l.rateWaiting.Load() == 0 && l.takeToken(t) {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && wait >= dl.Sub(l.base.Add(time.Duration(t))) {
-		l.tat.Add(-iv)
-		return ErrDeadline
+	l.mu.Lock()
+	if l.rateQueue.first == nil && l.takeToken(t) {
+		l.mu.Unlock()
+		return nil
 	}
+	iv := l.interval.Load()
+	if dl, ok := ctx.Deadline(); ok {
+		// Where it would start at today's rate: at the next token, after
+		// one token for each caller ahead of it.
+		start := max(l.tat.Load(), t) + int64(l.rateWaiting.Load())*iv
+		if time.Duration(start-t) >= dl.Sub(l.base.Add(time.Duration(t))) {
+			l.mu.Unlock()
+			return ErrDeadline
+		}
+	}
+	w := &waiter{ready: make(chan struct{}, 1)}
+	l.rateQueue.push(w)
+	l.rateWaiting.Add(1)
+	head := l.rateQueue.first == w
+	l.mu.Unlock()
+
+	done := ctx.Done()
 	var timer *time.Timer
-	if err := sleep(ctx, l.clock, wait, &timer); err != nil {
-		// Give the start time back, so that callers that gave up do not
-		// slow those that stay.
-		l.tat.Add(-iv)
-		return err
+	for !head {
+		select {
+		case <-w.ready:
+			head = true
+		case <-done:
+			l.leaveRateQueue(w)
+			return cause(ctx)
+		}
 	}
+	for {
+		t = l.now()
+		if t >= l.update.Load() {
+			l.follow(t)
+		}
+		if l.takeToken(t) {
+			break
+		}
+		if err := sleep(ctx, l.clock, time.Duration(l.tat.Load()-t), &timer); err != nil {
+			l.leaveRateQueue(w)
+			return err
+		}
+	}
+	l.leaveRateQueue(w)
 	return nil
+}
+
+// takeToken takes a token from the bucket at time t, if there is one.
+func (l *Limiter) takeToken(t int64) bool {
+	iv := l.interval.Load()
+	tol := int64(l.s.Burst-1) * iv
+	for {
+		tat := l.tat.Load()
+		start := max(tat, t-tol)
+		if start > t {
+			return false
+		}
+		if l.tat.CompareAndSwap(tat, start+iv) {
+			return true
+		}
+	}
+}
+
+// leaveRateQueue takes w out of the rate queue, and makes the next caller
+// the head if w was.
+func (l *Limiter) leaveRateQueue(w *waiter) {
+	l.mu.Lock()
+	wasHead := l.rateQueue.first == w
+	l.rateQueue.remove(w)
+	l.rateWaiting.Add(-1)
+	if next := l.rateQueue.first; wasHead && next != nil {
+		next.ready <- struct{}{} // buffered; each waiter is told once
+	}
+	l.mu.Unlock()
 }
 
 // follow moves the rate along the CUBIC curve to time t.
