@@ -315,11 +315,11 @@ func (rt *roundTrip) holdSlot(body io.ReadCloser) io.ReadCloser {
 	rt.slot = Slot{}
 	switch body.(type) {
 	case *bufferedBody:
-		s.report(vSuccess)
+		s.report(vSuccess, 0)
 		return body
 	}
 	if body == http.NoBody {
-		s.report(vSuccess)
+		s.report(vSuccess, 0)
 		return body
 	}
 	if rw, ok := body.(io.ReadWriteCloser); ok {
@@ -330,7 +330,7 @@ func (rt *roundTrip) holdSlot(body io.ReadCloser) io.ReadCloser {
 
 // dropSlot gives back a slot still in hand, teaching nothing: after a panic.
 func (rt *roundTrip) dropSlot() {
-	rt.slot.report(vNeutral)
+	rt.slot.report(vNeutral, 0)
 	rt.slot = Slot{}
 }
 
@@ -343,7 +343,7 @@ type slotBody struct {
 
 func (b *slotBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.slot.report(vSuccess)
+	b.slot.report(vSuccess, 0)
 	return err
 }
 
@@ -395,7 +395,7 @@ func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, err
 		f.discard()
 	}
 	if ae, ok := e.Err.(*attemptError); ok {
-		ae.slot.report(vNeutral) // retry stopped before classifying it
+		ae.slot.report(vNeutral, 0) // retry stopped before classifying it
 		e2 := *e
 		e2.Err = ae.err
 		e = &e2

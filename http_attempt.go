@@ -377,7 +377,7 @@ func classifyAttempt(err error) Class {
 	if a.slot.l != nil {
 		// The user's class, before the idempotency rule, which says what
 		// may be resent, not what the server meant.
-		a.slot.report(verdictOf(a.err, class, serverDelay(a.err)))
+		a.slot.report(verdictOf(a.err, class, serverDelay(a.err)), 0)
 	}
 	if a.permanent {
 		return Permanent

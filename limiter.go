@@ -120,6 +120,7 @@ type Limiter struct {
 	tat         atomic.Int64  // the bucket's next free start time, in ns since base (GCRA's theoretical arrival time)
 	epoch       atomic.Uint32 // counts the cuts
 	update      atomic.Int64  // the time, in ns since base, after which the rate is due to move along the curve
+	latency     atomic.Int64  // the moving average of paced successes' latency, in ns; 0: none yet
 
 	slots []slotState
 	clock Clock
@@ -264,6 +265,7 @@ type Slot struct {
 	idx   uint32
 	epoch uint32
 	done  <-chan struct{} // of the context given to Acquire
+	start int64           // for a paced call: when it went, in ns since the Limiter's base, plus 1; 0: not paced
 }
 
 // Acquire waits until a call may start: until the rate lets it go and a
@@ -285,17 +287,22 @@ func (l *Limiter) Acquire(ctx context.Context) (Slot, error) {
 	if closed(done) {
 		return Slot{}, cause(ctx)
 	}
+	var start int64
 	if l.interval.Load() > 0 {
-		if err := l.pace(ctx); err != nil {
+		t, err := l.pace(ctx)
+		if err != nil {
 			return Slot{}, err
 		}
+		start = t + 1
 	}
 	if l.waiting.Load() == 0 {
 		if idx, gen, ok := l.pop(); ok {
-			return Slot{l: l, gen: gen, idx: idx, epoch: l.epoch.Load(), done: done}, nil
+			return Slot{l: l, gen: gen, idx: idx, epoch: l.epoch.Load(), done: done, start: start}, nil
 		}
 	}
-	return l.acquireSlow(ctx, done)
+	s, err := l.acquireSlow(ctx, done)
+	s.start = start
+	return s, err
 }
 
 func (l *Limiter) slot(idx uint32, done <-chan struct{}) Slot {
@@ -456,10 +463,12 @@ func (l *Limiter) wake() {
 // nothing, and for a success with slots to spare takes no lock.
 //
 // latency is the call's own time. The AIMD and CUBIC rules react to
-// throttles, not to delay, and do not read it: model calls take from one to
-// forty seconds by the length of their answer, so their latency says little
-// about load. It is in the signature so that a delay-based rule (Vegas,
-// Gradient) could be chosen without changing any caller.
+// throttles, not to delay (model calls take from one to forty seconds by the
+// length of their answer, so their latency says little about load); while
+// it paces, the Limiter keeps a moving average of its successes' latency, to
+// foresee a call that would end past its deadline (see Acquire). A latency
+// of 0 or less means unknown: the Limiter then measures a paced call's
+// latency itself, from Acquire to Done.
 func (s Slot) Done(err error, latency time.Duration) {
 	v := vSuccess
 	if err != nil {
@@ -468,7 +477,7 @@ func (s Slot) Done(err error, latency time.Duration) {
 			v = vThrottled
 		}
 	}
-	s.report(v)
+	s.report(v, latency)
 }
 
 // verdict is what an outcome teaches a Limiter.
@@ -498,9 +507,10 @@ func verdictOf(err error, class Class, delay time.Duration) verdict {
 	return vNeutral
 }
 
-// report ends s with verdict v; only the first report of a Slot counts, and
-// none teaches anything once the context given to Acquire has ended.
-func (s Slot) report(v verdict) {
+// report ends s with verdict v, for a call that took latency (0: unknown);
+// only the first report of a Slot counts, and none teaches anything once the
+// context given to Acquire has ended.
+func (s Slot) report(v verdict, latency time.Duration) {
 	l := s.l
 	if l == nil {
 		return
@@ -514,6 +524,9 @@ func (s Slot) report(v verdict) {
 		return
 	}
 	if v == vSuccess {
+		if s.start != 0 {
+			l.noteLatency(s, latency)
+		}
 		if limit := l.limit.Load(); 2*inUse >= limit && limit < int64(l.s.MaxConcurrency) {
 			l.grow()
 		}
@@ -522,6 +535,21 @@ func (s Slot) report(v verdict) {
 	if s.epoch == l.epoch.Load() {
 		l.throttle(s.epoch, 2*inUse >= l.limit.Load())
 	}
+}
+
+// noteLatency folds the latency of a paced success into the moving
+// average, weighing the newest by 1/8 (as TCP's SRTT). Two reports at once
+// may lose one of the two, which a moving average does not miss.
+func (l *Limiter) noteLatency(s Slot, d time.Duration) {
+	if d <= 0 {
+		d = time.Duration(l.now() - (s.start - 1))
+	}
+	old := l.latency.Load()
+	if old == 0 {
+		l.latency.Store(int64(d))
+		return
+	}
+	l.latency.Store(old + (int64(d)-old)/8)
 }
 
 // isThrottle applies the rule of [Limiter]'s doc.
@@ -630,28 +658,30 @@ func (l *Limiter) measure(t int64) {
 // token at the rate of that moment, takes it and hands the headship on. So
 // the queue moves at the current rate, and a change of rate acts on every
 // caller that waits, not only on those who come after it.
-func (l *Limiter) pace(ctx context.Context) error {
+func (l *Limiter) pace(ctx context.Context) (int64, error) {
 	t := l.now()
 	if t >= l.update.Load() {
 		l.follow(t)
 	}
 	if l.rateWaiting.Load() == 0 && l.takeToken(t) {
-		return nil
+		return t, nil
+	}
+	dl, hasDeadline := ctx.Deadline()
+	// late reports whether a call that starts at time start would end at or
+	// past the deadline, by the latency its successes have had.
+	late := func(start, now int64) bool {
+		return hasDeadline && time.Duration(start+l.latency.Load()-now) >= dl.Sub(l.base.Add(time.Duration(now)))
 	}
 	l.mu.Lock()
 	if l.rateQueue.first == nil && l.takeToken(t) {
 		l.mu.Unlock()
-		return nil
+		return t, nil
 	}
-	iv := l.interval.Load()
-	if dl, ok := ctx.Deadline(); ok {
-		// Where it would start at today's rate: at the next token, after
-		// one token for each caller ahead of it.
-		start := max(l.tat.Load(), t) + int64(l.rateWaiting.Load())*iv
-		if time.Duration(start-t) >= dl.Sub(l.base.Add(time.Duration(t))) {
-			l.mu.Unlock()
-			return ErrDeadline
-		}
+	// Where it would start at today's rate: at the next token, after one
+	// token for each caller ahead of it.
+	if late(max(l.tat.Load(), t)+l.rateWaiting.Load()*l.interval.Load(), t) {
+		l.mu.Unlock()
+		return 0, ErrDeadline
 	}
 	w := &waiter{ready: make(chan struct{}, 1)}
 	l.rateQueue.push(w)
@@ -667,7 +697,7 @@ func (l *Limiter) pace(ctx context.Context) error {
 			head = true
 		case <-done:
 			l.leaveRateQueue(w)
-			return cause(ctx)
+			return 0, cause(ctx)
 		}
 	}
 	for {
@@ -675,16 +705,21 @@ func (l *Limiter) pace(ctx context.Context) error {
 		if t >= l.update.Load() {
 			l.follow(t)
 		}
+		if late(max(l.tat.Load(), t), t) {
+			// The rate fell while it waited: it can no longer make it.
+			l.leaveRateQueue(w)
+			return 0, ErrDeadline
+		}
 		if l.takeToken(t) {
 			break
 		}
 		if err := sleep(ctx, l.clock, time.Duration(l.tat.Load()-t), &timer); err != nil {
 			l.leaveRateQueue(w)
-			return err
+			return 0, err
 		}
 	}
 	l.leaveRateQueue(w)
-	return nil
+	return t, nil
 }
 
 // takeToken takes a token from the bucket at time t, if there is one.

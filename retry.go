@@ -478,12 +478,12 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			obs.Observe(Outcome{Err: err, Latency: since(c.clock, began)})
 		}
 		if err == nil {
-			slot.report(vSuccess)
+			slot.report(vSuccess, 0)
 			return v, nil
 		}
 		last = err
 		if closed(done) {
-			slot.report(vNeutral)
+			slot.report(vNeutral, 0)
 			return zero, doneError(ctx, n, err)
 		}
 
@@ -500,7 +500,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			class = Transient
 		}
 		if slot.l != nil {
-			slot.report(verdictOf(err, class, delay))
+			slot.report(verdictOf(err, class, delay), 0)
 		}
 		if class >= Permanent {
 			return zero, &Error{Attempts: n, Err: err, Reason: ErrPermanent}
@@ -562,7 +562,7 @@ func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, 
 	defer func() {
 		if panicked {
 			p.fail()
-			slot.report(vNeutral)
+			slot.report(vNeutral, 0)
 		}
 	}()
 	if c.attemptTimeout > 0 {
