@@ -18,7 +18,12 @@ type LimiterSettings struct {
 	MinConcurrency int     // lower bound of the learned concurrency; default 1
 	InitialRate    float64 // requests/s to start from; 0: unpaced until the first throttle
 	MinRate        float64 // the learned rate never goes below it, in requests/s; default 0.5 (the AWS SDKs' floor)
-	Burst          int     // requests the token bucket lets go at once after an idle spell; default 1 (evenly paced)
+	// Burst is how many requests the token bucket lets go at once after an
+	// idle spell. The default is as many as the rate gives in 50ms, at least
+	// 1: enough to make up for a waiting caller's late wake-up (a bucket of 1
+	// would lose the lateness of every timer, a fifth of the rate at 200/s
+	// on a busy machine), too few to overrun a server's own bucket.
+	Burst int
 
 	// Beta is the factor by which a throttle multiplies both the concurrency
 	// and the rate; default 0.7 (CUBIC's β, which the AWS SDKs use). It must
@@ -52,6 +57,8 @@ const (
 	// sampleEvery is the width of the measured rate's buckets, as in the
 	// AWS SDKs.
 	sampleEvery = 500 * time.Millisecond
+	// defaultBurstWindow is the span of the default Burst.
+	defaultBurstWindow = 50 * time.Millisecond
 	// updateEvery is how often a paced limiter moves its rate along the
 	// CUBIC curve. The AWS SDKs do it on every response, under a lock; here
 	// the curve is a function of time, so sampling it 20 times a second
@@ -207,9 +214,6 @@ func NewLimiter(s LimiterSettings) *Limiter {
 	}
 	if s.MinRate == 0 {
 		s.MinRate = defaultMinRate
-	}
-	if s.Burst == 0 {
-		s.Burst = 1
 	}
 	if s.Beta == 0 {
 		s.Beta = defaultLimiterBeta
@@ -726,6 +730,9 @@ func (l *Limiter) pace(ctx context.Context) (int64, error) {
 func (l *Limiter) takeToken(t int64) bool {
 	iv := l.interval.Load()
 	tol := int64(l.s.Burst-1) * iv
+	if l.s.Burst == 0 {
+		tol = max(0, int64(defaultBurstWindow)-iv)
+	}
 	for {
 		tat := l.tat.Load()
 		start := max(tat, t-tol)
