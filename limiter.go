@@ -33,9 +33,10 @@ type LimiterSettings struct {
 	// window is as many successes as the concurrency: about one round trip of
 	// every slot); default 1, as in TCP's congestion avoidance.
 	Increase float64
-	// Scale is CUBIC's C, in (requests/s)/s³: how fast the rate climbs back
-	// to, and then probes past, the rate of the last throttle; default 0.4
-	// (the AWS SDKs' constant).
+	// Scale is CUBIC's C as a share of the rate of the last throttle, per
+	// s³: how fast the rate climbs back to, and then probes past, that rate.
+	// The default, 0.02, brings it back in K = ∛((1−Beta)/Scale) = 2.5s at
+	// any rate (see [Limiter] for why it is relative).
 	Scale float64
 	// Smooth is the weight of the newest half-second in the measured send
 	// rate, an exponential moving average; default 0.8 (the AWS SDKs'). It
@@ -51,7 +52,7 @@ const (
 	maxLimiterSlots       = 1 << 20
 	defaultMinRate        = 0.5
 	defaultLimiterBeta    = 0.7
-	defaultScale          = 0.4
+	defaultScale          = 0.02
 	defaultSmooth         = 0.8
 
 	// sampleEvery is the width of the measured rate's buckets, as in the
@@ -96,19 +97,32 @@ const (
 // The rate follows the CUBIC curve of the AWS SDKs' adaptive retry mode
 // (RFC 9438's window curve, applied to a token bucket's fill rate): on a
 // throttle the rate of the moment, W, is remembered and the rate drops to
-// Beta·W; from then on it is Scale·(t−K)³ + W, with t the time since the
-// throttle and K = ∛(W·(1−Beta)/Scale), so it climbs back fast, lingers near
-// W, and probes past it slowly; it never exceeds twice the measured send
+// Beta·W; from then on it is C·(t−K)³ + W, with t the time since the
+// throttle and K = ∛(W·(1−Beta)/C) the time it takes to climb back: it
+// climbs back fast, lingers near W, and probes past it slowly; it never exceeds twice the measured send
 // rate, nor goes below MinRate. Until the first throttle (with InitialRate
-// 0) nothing is paced, as in the AWS SDKs. It departs from them in three
-// ways: a throttle cuts at most once per round, as for the concurrency (the
-// SDKs cut again on every throttled response of a burst, 0.7ⁿ); the bucket
-// is a reservation (GCRA) rather than a retry loop, so waiting callers go in
-// the order they came, each at its own time, and never spin; and a
-// server-requested wait only makes the call that received it wait (through
-// [Retry]), not every caller, because servers round Retry-After up to whole
-// seconds and a pause of all callers for that long would waste the capacity
-// that the lowered rate can use.
+// 0) nothing is paced, as in the AWS SDKs. It departs from them in four
+// ways, each measured in bench/ (RESULTS.md, "Limiter"):
+//   - C is Scale·W, relative to the rate, where the SDKs' C is an absolute
+//     0.4 (requests/s)/s³. With theirs, a client that has a small share of
+//     a limit (one of 64 clients of one API key, at 3 requests/s) climbs
+//     back and probes past W within a second, and is throttled over and
+//     over, while one that has all of it (200 requests/s) takes 5s to come
+//     back. With Scale·W every client comes back in K = ∛((1−Beta)/Scale),
+//     2.5s by default, at any rate.
+//   - A throttle cuts at most once per round, as for the concurrency (the
+//     SDKs cut again on every throttled response of a burst, 0.7ⁿ).
+//   - Waiting callers queue in the order they came, and only the first
+//     sleeps, until the next token at the rate of that moment (the SDKs
+//     let every caller sleep and retry on its own). A caller whose start,
+//     plus the moving average of paced calls' latency, would come at or
+//     after its context's deadline gets [ErrDeadline] at once: at twice the
+//     capacity a queue otherwise fills up with calls that start only to
+//     time out, and no call succeeds.
+//   - A server-requested wait only makes the call that received it wait
+//     (through [Retry]), not every caller: servers round Retry-After up to
+//     whole seconds, and a pause of all callers for that long would waste
+//     the capacity that the lowered rate can use.
 //
 // Acquire and [Slot.Done] with a free slot and no pacing take no lock and
 // allocate nothing (a lock-free stack of slots); a paced Acquire reads the
@@ -617,7 +631,7 @@ func (l *Limiter) throttle(epoch uint32, used bool) {
 }
 
 func (l *Limiter) cubicK(w float64) float64 {
-	return math.Cbrt(w * (1 - l.s.Beta) / l.s.Scale)
+	return math.Cbrt((1 - l.s.Beta) / l.s.Scale)
 }
 
 // setRate sets the pace, under mu.
@@ -768,7 +782,7 @@ func (l *Limiter) follow(t int64) {
 	l.update.Store(t + int64(updateEvery))
 	l.measure(t)
 	dt := time.Duration(t - l.cut).Seconds()
-	r := l.s.Scale*math.Pow(dt-l.k, 3) + l.wmax
+	r := l.s.Scale*l.wmax*math.Pow(dt-l.k, 3) + l.wmax
 	if l.meas > 0 {
 		r = min(r, 2*l.meas)
 	}

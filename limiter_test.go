@@ -277,9 +277,9 @@ func TestLimiterPacing(t *testing.T) {
 			at = append(at, time.Since(start))
 			s.Done(nil, 0)
 		}
-		// At 100ms the rate has moved along the curve, 0.4·0.1³ past 10/s,
-		// and the next token comes that much sooner.
-		rate := 0.4*0.1*0.1*0.1 + 10.0
+		// At 100ms the rate has moved along the curve, 0.02·10·0.1³ past
+		// 10/s, and the next token comes that much sooner.
+		rate := 0.02*10*0.1*0.1*0.1 + 10.0
 		iv := time.Duration(float64(time.Second) / rate)
 		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 100*time.Millisecond + iv}, at)
 	})
