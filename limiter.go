@@ -85,14 +85,14 @@ const (
 // concurrency-limits AIMDLimit do: each success raises it by
 // Increase/concurrency, so by Increase per window of successes, and a
 // throttle multiplies it by Beta, within [MinConcurrency, MaxConcurrency].
-// It departs from them in two ways, both from TCP: it grows only while at
-// least half of its slots are in use (a limit that is never reached has
-// learned nothing), and a throttle cuts it only when at least half of its
-// slots were in use (else what the server limits is not the concurrency,
-// but the rate, which is cut instead); and it is cut at most once per round:
-// a throttle of a call that started before the last cut is the same
-// overload seen late, and counts for nothing more (TCP's fast recovery,
-// RFC 6582).
+// It departs from them in three ways: it grows only while at least half of
+// its slots are in use (a limit that is never reached has learned nothing,
+// as TCP's cwnd validation says, RFC 7661); a throttle cuts it only when at
+// least half of its slots were in use (else what the server limits is not
+// the concurrency but the rate, which is cut instead); and it is cut at most
+// once per round: a throttle of a call that started before the last cut is
+// the same overload seen late, and counts for nothing more (TCP's fast
+// recovery, RFC 6582).
 //
 // The rate follows the CUBIC curve of the AWS SDKs' adaptive retry mode
 // (RFC 9438's window curve, applied to a token bucket's fill rate): on a
@@ -126,7 +126,9 @@ const (
 //
 // Acquire and [Slot.Done] with a free slot and no pacing take no lock and
 // allocate nothing (a lock-free stack of slots); a paced Acquire reads the
-// clock once and reserves its start time with one atomic operation.
+// clock once and, when a token is there, takes it with one atomic
+// operation; a caller that has to wait for a token, or for a slot, joins a
+// queue under a lock, which is never held across the wait.
 //
 // A Limiter is safe for concurrent use by multiple goroutines.
 type Limiter struct {
@@ -292,11 +294,14 @@ type Slot struct {
 //
 // It returns at once, holding nothing, with context.Cause(ctx) when ctx is
 // already done, and with that cause as soon as ctx ends while it waits; the
-// wait leaves nothing behind. When the rate's wait alone would end at or past
-// ctx's deadline it returns [ErrDeadline] at once, without sleeping in vain,
-// as [Retry] does (a wait for a free slot cannot be foreseen, and runs until
-// the deadline). With a free slot and no pacing it allocates nothing and
-// reads no clock.
+// wait leaves nothing behind. While it paces, when the call would start,
+// at the rate of the moment and behind the callers already waiting, so
+// late that with the usual latency of paced successes it would end at or
+// past ctx's deadline, it returns [ErrDeadline] at once, without sleeping in
+// vain, as [Retry] does; a waiter that the rate falls behind in the same way
+// gets it when its turn comes. (A wait for a free slot cannot be foreseen,
+// and runs until ctx ends.) With a free slot and no pacing it allocates
+// nothing and reads no clock.
 //
 // The Slot remembers ctx: if ctx has ended by the time [Slot.Done] is called,
 // the outcome teaches the Limiter nothing.
