@@ -80,13 +80,13 @@ import (
 // (http.Request.WithContext) with its own context and body, sharing the URL
 // and Header with the caller's request, which a RoundTripper only reads.
 //
-// [WithAttemptTimeout] bounds each attempt until its response headers arrive
-// (and the body bytes it reads before handing the response on: the 4 KiB of
-// a failed status, a body that BufferBody reads):
-// an attempt that times out, while the request's context lives, is Transient
-// and is retried (for a non-idempotent request, only as the rule above
-// allows). Once the headers are in, the timeout is disarmed, so it never cuts
-// off a body that the caller is still reading; the attempt's context ends
+// [WithAttemptTimeout] bounds each attempt until its response headers arrive,
+// and the body bytes that Transport reads before it hands the response on
+// (the first 4 KiB of a failed status, a body that BufferBody reads): an
+// attempt that times out, while the request's context lives, is Transient and
+// is retried (for a non-idempotent request, only as the rule above allows).
+// Once those are in, the timeout is disarmed, so it never cuts off a body
+// that the caller is still reading; the attempt's context ends
 // when the caller closes the returned body (reaching EOF is not enough: close
 // it, as always), which is why the returned body is then wrapped. While a
 // discarded response is drained, the timeout applies again. Without an
@@ -138,7 +138,8 @@ type Transport struct {
 	// up to BufferBody bytes, before it is returned, so that a connection
 	// cut in the middle of the body is a failed attempt, retried under the
 	// rules above (the idempotency rule included), instead of an error in
-	// the caller's read. A body longer than BufferBody (by its
+	// the caller's read; when no retry follows, RoundTrip returns that
+	// read's error in its [*Error], and no response. A body longer than BufferBody (by its
 	// Content-Length, or once that many bytes are read) is returned as it
 	// streams, the bytes read given back first; a body of Content-Type
 	// text/event-stream, and a 101 Switching Protocols connection, are
@@ -199,15 +200,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	c := newConfig(t.Options)
 	// rt lives in this frame: the success path allocates nothing for it.
-	rt := roundTrip{
-		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
-		bufferBody: t.BufferBody,
-		// The attempt timeout is applied by the attempts rather than by
-		// retry, whose attempt context would end when the attempt returns,
-		// while the caller still has a body to read.
-		timeout: c.attemptTimeout, clock: c.clock,
-		classifier: c.classifier, notify: c.notify,
-	}
+	// Its fields are set one by one, which the compiler stores in place;
+	// a composite literal is built aside and copied.
+	var rt roundTrip
+	rt.req, rt.base, rt.hasBody, rt.retryAll = req, t.Base, hasBody, t.RetryNonIdempotent
+	rt.bufferBody = t.BufferBody
+	// The attempt timeout is applied by the attempts rather than by retry,
+	// whose attempt context would end when the attempt returns, while the
+	// caller still has a body to read.
+	rt.timeout, rt.clock = c.attemptTimeout, c.clock
+	rt.classifier, rt.notify = c.classifier, c.notify
 	if rt.base == nil {
 		rt.base = http.DefaultTransport
 	}
@@ -287,15 +289,26 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		rt.f.discard() // in case retry did not notify before this attempt
 	}
 	rt.n++
-	a := attempt{ctx: ctx}
-	if err := a.prepare(rt); err != nil {
-		return nil, err
+	// The checks around prepare and succeeded keep the success path of a
+	// plain request to one call beyond Base's.
+	a := attempt{ctx: ctx, req: rt.req}
+	if rt.timeout > 0 || rt.hasBody {
+		if err := a.prepare(rt); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := a.send(rt)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
+		if a.ta == nil && rt.bufferBody == 0 {
+			// Nothing to read, no timer to disarm.
+			if rt.slot.l != nil {
+				resp.Body = rt.holdSlot(resp.Body)
+			}
+			return resp, nil
+		}
 		resp, err = a.succeeded(rt, resp)
 		if err == nil && rt.slot.l != nil {
 			resp.Body = rt.holdSlot(resp.Body)
