@@ -123,9 +123,9 @@ import (
 // against its concurrency limit until the last event, so a slot given back
 // when the headers arrive would let the callers open more streams than the
 // limit allows. So close every body, as net/http asks anyway: an unclosed
-// body keeps its slot. With a Limiter, RoundTrip makes two allocations more
-// per call: its state, which a slot handed across attempts takes off the
-// stack, and the body's wrapper.
+// body keeps its slot. With a Limiter, RoundTrip makes up to two
+// allocations more per call: its state, which a slot handed across attempts
+// takes off the stack, and, for a body not read whole, the body's wrapper.
 //
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
