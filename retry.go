@@ -104,6 +104,7 @@ const (
 	optNotify
 	optBreaker
 	optBudget
+	optTrace
 )
 
 // config is one Retry call's view of its options.
@@ -118,6 +119,7 @@ type config struct {
 	notify         func(Attempt, time.Duration)
 	breaker        *Breaker
 	budget         *Budget
+	trace          *Trace
 	bare           bool // isBare, noted when the config is resolved
 }
 
@@ -151,6 +153,8 @@ func (c *config) apply(opts []Option) {
 			c.breaker, _ = o.val.(*Breaker)
 		case optBudget:
 			c.budget, _ = o.val.(*Budget)
+		case optTrace:
+			c.trace, _ = o.val.(*Trace)
 		}
 	}
 }
