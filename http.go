@@ -3,8 +3,6 @@ package backoff
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -131,121 +129,92 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errors.New("backoff: Transport.RoundTrip: nil Request.Header")
 	}
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
 
 	c := newConfig(t.Options)
-	// The attempt timeout is applied here rather than by retry, whose
-	// attempt context would end when the attempt returns, while the caller
-	// still has a body to read.
-	timeout, clock := c.attemptTimeout, c.clock
-	c.attemptTimeout = 0
-	userClassifier, userNotify := c.classifier, c.notify
-	if userClassifier == nil {
-		userClassifier = Classify
+	// rt lives in this frame: the success path allocates nothing for it.
+	rt := roundTrip{
+		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
+		// The attempt timeout is applied by the attempts rather than by
+		// retry, whose attempt context would end when the attempt returns,
+		// while the caller still has a body to read.
+		timeout: c.attemptTimeout, clock: c.clock,
+		classifier: c.classifier, notify: c.notify,
 	}
+	if rt.base == nil {
+		rt.base = http.DefaultTransport
+	}
+	if rt.classifier == nil {
+		rt.classifier = Classify
+	}
+	c.attemptTimeout = 0
 	c.classifier, c.notify = classifyAttempt, notifyAttempt
 	if hasBody && req.GetBody == nil {
 		c.maxAttempts = 1
 	}
-	retryAll := t.RetryNonIdempotent
+	resp, err := retry(req.Context(), rt.attempt, &c, nil)
+	return rt.finish(resp, err)
+}
 
-	ctx := req.Context()
+// roundTrip is one call of RoundTrip: what is fixed before the first attempt,
+// and what the attempts have left behind. Each attempt is an [attempt].
+type roundTrip struct {
+	req        *http.Request // the caller's; never modified
+	base       http.RoundTripper
+	timeout    time.Duration // the attempt timeout; 0: none
+	clock      Clock
+	classifier Classifier                   // the user's; never nil
+	notify     func(Attempt, time.Duration) // the user's; nil: none
+	retryAll   bool                         // RetryNonIdempotent
+	hasBody    bool                         // req has a body to send
+
+	n           int  // attempts started
+	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
 	// f is allocated at the first failure: the success path needs no state
-	// beyond this stack frame.
-	var f *failures
-	n := 0 // attempts made
-	sentOwnBody := false
-	op := func(ctx context.Context) (*http.Response, error) {
-		if f != nil {
-			f.discard() // in case retry did not notify before this attempt
-		}
-		fail := func(err error, a attemptError) (*http.Response, error) {
-			if f == nil {
-				f = &failures{
-					classifier: userClassifier, notify: userNotify,
-					clock: clock, timeout: timeout,
-					idempotent: retryAll || isIdempotent(req),
-				}
-			}
-			a.err, a.f = err, f
-			return nil, &a
-		}
+	// beyond RoundTrip's frame.
+	f *failures
+}
 
-		n++
-		// retry hands op the request's context as it is (its attempt
-		// timeout is off), so an attempt without a timeout of its own and
-		// without a body to replace sends the caller's request itself:
-		// nothing in it needs to change, and RoundTrip does not modify it.
-		var ta *timedAttempt
-		r := req
-		if timeout > 0 {
-			ta = startAttempt(ctx, clock, timeout)
-			r = req.WithContext(ta.ctx)
-		}
-		if hasBody {
-			if n == 1 {
-				sentOwnBody = true
-			} else {
-				if req.GetBody == nil { // maxAttempts is 1; never here
-					ta.end()
-					return fail(errNoReplay, attemptError{permanent: true})
-				}
-				body, err := req.GetBody()
-				if err != nil {
-					ta.end()
-					return fail(&getBodyError{err}, attemptError{permanent: true})
-				}
-				if r == req {
-					r = req.WithContext(ctx)
-				}
-				r.Body = body
-			}
-		}
-
-		resp, err := base.RoundTrip(r)
-		if err == nil && resp == nil {
-			err = errors.New("backoff: Transport: Base returned neither a response nor an error")
-		}
-		if err != nil {
-			if resp != nil && resp.Body != nil {
-				resp.Body.Close()
-			}
-			timedOut := ta != nil && !ta.disarm() && !ended(ctx)
-			ta.end()
-			if timedOut {
-				return fail(&attemptTimeoutError{timeout}, attemptError{timedOut: true})
-			}
-			return fail(err, attemptError{notSent: isDialError(err)})
-		}
-		if ta != nil {
-			if !ta.disarm() && !ended(ctx) {
-				// The timeout fired as the headers arrived: the body
-				// can no longer be read, so this attempt timed out.
-				resp.Body.Close()
-				ta.end()
-				return fail(&attemptTimeoutError{timeout}, attemptError{timedOut: true})
-			}
-			resp.Body = wrapBody(resp.Body, ta)
-		}
-		if resp.StatusCode < http.StatusBadRequest {
-			return resp, nil
-		}
-		se := &StatusError{Code: resp.StatusCode}
-		if se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable {
-			se.RetryAfter, _ = ParseRetryAfter(resp.Header, now(clock))
-		}
-		res, ferr := fail(se, attemptError{})
-		f.last, f.lastAttempt = resp, ta
-		return res, ferr
+// attempt is the op that RoundTrip gives retry: one attempt, from the
+// request it sends to the response it returns or the failure it reports.
+// retry hands it the request's context as it is (its attempt timeout is off).
+func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
+	if rt.f != nil {
+		rt.f.discard() // in case retry did not notify before this attempt
 	}
+	rt.n++
+	a := attempt{ctx: ctx}
+	if err := a.prepare(rt); err != nil {
+		return nil, err
+	}
+	resp, err := a.send(rt)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < http.StatusBadRequest {
+		return resp, nil
+	}
+	return nil, a.failed(rt, resp)
+}
 
-	resp, err := retry(ctx, op, &c, nil)
-	if hasBody && !sentOwnBody {
+// fail makes err the failure of the attempt that just ran, for retry's
+// classifier and notify (classifyAttempt, notifyAttempt).
+func (rt *roundTrip) fail(err error, ae attemptError) error {
+	if rt.f == nil {
+		rt.f = &failures{
+			classifier: rt.classifier, notify: rt.notify,
+			clock: rt.clock, timeout: rt.timeout,
+			idempotent: rt.retryAll || isIdempotent(rt.req),
+		}
+	}
+	ae.err, ae.f = err, rt.f
+	return &ae
+}
+
+// finish turns what retry returned into RoundTrip's answer.
+func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, error) {
+	if rt.hasBody && !rt.sentOwnBody {
 		// No attempt ran: the request's own body is still ours to close.
-		req.Body.Close()
+		rt.req.Body.Close()
 	}
 	if err == nil {
 		return resp, nil
@@ -254,8 +223,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, err
 	}
-	if f != nil && f.last != nil {
-		if !ended(ctx) && !errors.Is(e.Reason, ErrCircuitOpen) {
+	if f := rt.f; f != nil && f.last != nil {
+		if !ended(rt.req.Context()) && !errors.Is(e.Reason, ErrCircuitOpen) {
 			last := f.last
 			f.last = nil
 			return last, nil
@@ -269,164 +238,3 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return nil, e
 }
-
-// failures is one RoundTrip's state once an attempt has failed.
-type failures struct {
-	classifier  Classifier                   // the user's
-	notify      func(Attempt, time.Duration) // the user's; nil: none
-	clock       Clock
-	timeout     time.Duration // the attempt timeout; 0: none
-	idempotent  bool          // or RetryNonIdempotent
-	last        *http.Response
-	lastAttempt *timedAttempt // last's attempt; nil without an attempt timeout
-}
-
-// discard drains and closes the last failed response, if it is still held.
-func (f *failures) discard() {
-	resp := f.last
-	if resp == nil {
-		return
-	}
-	f.last = nil
-	discard(resp.Body, f.clock, f.timeout, f.lastAttempt)
-}
-
-// discard reads at most drainLimit bytes of body and closes it. With a
-// timeout, the read is bounded by it: a server that stalls mid-body
-// cannot hold the request.
-func discard(body io.ReadCloser, clock Clock, timeout time.Duration, ta *timedAttempt) {
-	if body == nil {
-		return
-	}
-	if ta != nil {
-		g := &timeoutTimer{cancel: ta.cancel}
-		g.start(clock, timeout)
-		defer g.stop()
-	}
-	io.CopyN(io.Discard, body, drainLimit)
-	body.Close()
-}
-
-// attemptError is what an attempt returns to retry: the attempt's error with
-// what classifyAttempt and notifyAttempt need to know about the request.
-// Strategies and observers see it; it reads as err, and unwraps to it.
-type attemptError struct {
-	err       error
-	f         *failures
-	notSent   bool // the connection was never made
-	timedOut  bool // the attempt's own timeout fired
-	permanent bool // retrying cannot help (GetBody failed)
-}
-
-func (e *attemptError) Error() string { return e.err.Error() }
-func (e *attemptError) Unwrap() error { return e.err }
-
-// classifyAttempt is the classifier that Transport gives retry: the user's,
-// then the rules of the attempt timeout and of idempotency.
-func classifyAttempt(err error) Class {
-	a, ok := err.(*attemptError)
-	if !ok {
-		return Classify(err)
-	}
-	class := a.f.classifier(a.err)
-	if a.timedOut && class >= Permanent {
-		class = Transient
-	}
-	if a.permanent {
-		return Permanent
-	}
-	if class < Permanent && !a.f.idempotent && !a.notSent {
-		// The server may have acted on the request, unless it said it
-		// did not.
-		se, ok := a.err.(*StatusError)
-		if !ok || (se.Code != http.StatusTooManyRequests && se.Code != http.StatusServiceUnavailable) {
-			return Permanent
-		}
-	}
-	return class
-}
-
-// notifyAttempt runs before each wait: a retry is coming, so the failed
-// response is discarded now, which frees its connection during the wait.
-func notifyAttempt(a Attempt, wait time.Duration) {
-	ae, ok := a.Err.(*attemptError)
-	if !ok {
-		return
-	}
-	ae.f.discard()
-	if ae.f.notify != nil {
-		a.Err = ae.err
-		ae.f.notify(a, wait)
-	}
-}
-
-func isIdempotent(req *http.Request) bool {
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
-		http.MethodPut, http.MethodDelete:
-		return true
-	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
-		return true
-	}
-	_, ok := req.Header["X-Idempotency-Key"]
-	return ok
-}
-
-// isDialError reports whether err holds a *net.OpError from dialing: the
-// connection was never made, so the server cannot have seen the request.
-// A proxy's failure wraps the dial error in a "proxyconnect" OpError.
-func isDialError(err error) bool {
-	for err != nil {
-		switch e := err.(type) {
-		case *net.OpError:
-			if e.Op == "dial" {
-				return true
-			}
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				if isDialError(inner) {
-					return true
-				}
-			}
-			return false
-		}
-		err = errors.Unwrap(err)
-	}
-	return false
-}
-
-// getBodyError is a failure of the request's GetBody.
-type getBodyError struct{ err error }
-
-func (e *getBodyError) Error() string { return "backoff: Transport: GetBody: " + e.err.Error() }
-func (e *getBodyError) Unwrap() error { return e.err }
-
-// wrapBody makes closing body also end the attempt ta. A body that can be
-// written to (a 101 Switching Protocols connection) stays writable.
-func wrapBody(body io.ReadCloser, ta *timedAttempt) io.ReadCloser {
-	if rw, ok := body.(io.ReadWriteCloser); ok {
-		return &endRWBody{endBody{rw, ta}, rw}
-	}
-	return &endBody{body, ta}
-}
-
-// endBody ends an attempt's context when the body is closed, after closing
-// it, so that a fully read connection goes back to the pool first.
-type endBody struct {
-	io.ReadCloser
-	ta *timedAttempt
-}
-
-func (b *endBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.ta.end()
-	return err
-}
-
-type endRWBody struct {
-	endBody
-	w io.Writer
-}
-
-func (b *endRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
