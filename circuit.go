@@ -1,9 +1,10 @@
 package backoff
 
 import (
-	"context"
-	"errors"
 	"math"
+	"math/big"
+	"math/bits"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,12 @@ type BreakerSettings struct {
 	// checked when a failure is recorded (a breaker never opens on a
 	// success). 0 turns the rule off (the default), and then Allow and Done
 	// read no clock in the Closed state.
+	//
+	// The ratio is compared exactly, in integers: FailureRatio is read as
+	// the simplest fraction that rounds to it, so 0.28 is 7/25 and 7
+	// failures in 25 calls reach it, and 1.0/3 is 1/3. (A ratio so fine that
+	// this fraction needs a denominator above 2^62 is read as the least
+	// fraction above it that has none.)
 	FailureRatio float64
 
 	// MinCalls is how many calls (successes and failures) the Window must
@@ -56,13 +63,21 @@ type BreakerSettings struct {
 
 	// Window is the sliding window of the FailureRatio rule; default 10s.
 	// It is kept as 10 buckets of Window/10, so results leave it a bucket
-	// at a time.
+	// at a time. Every close (from HalfOpen, or by Reset) empties it.
 	Window time.Duration
 
 	// OpenFor is how long the breaker stays Open before it admits probes;
-	// default 30s. It is also how long a probe may run before its slot is
-	// given to another.
+	// default 30s. It is also how long a probe holds its slot: a probe that
+	// has run for the Open period without reporting lets another probe
+	// take its slot (its own result, when it comes, still counts).
 	OpenFor time.Duration
+
+	// MaxOpenFor, if above OpenFor, lets the Open period grow: each probe
+	// that fails doubles the next Open period, up to MaxOpenFor, and a
+	// close (or Reset) brings it back to OpenFor. A short stall then costs
+	// one short Open, and a long outage is probed rarely. 0 (the default),
+	// or any value not above OpenFor, keeps every Open period at OpenFor.
+	MaxOpenFor time.Duration
 
 	// HalfOpenProbes is how many probes may run at once in HalfOpen, and
 	// how many successes in all close the breaker; default 1.
@@ -71,10 +86,19 @@ type BreakerSettings struct {
 	// IsFailure tells whether a non-nil error that a call reported is a
 	// failure of the service. An error that is not a failure is neutral: it
 	// changes no count, and a probe's neutral result just frees its slot.
-	// nil means: a failure unless errors.Is(err, context.Canceled) or
-	// [Classify] says Permanent (a 400 or 401 from a healthy service is not
-	// the service failing). A nil error is always a success. It must be safe
-	// for concurrent use.
+	// A nil error is always a success. It must be safe for concurrent use.
+	//
+	// nil means: a failure, except for an error that says nothing against
+	// the service, which is neutral:
+	//   - a cancellation: errors.Is(err, context.Canceled);
+	//   - an error [Classify] says is Permanent (a 400 or 401 from a
+	//     healthy service is not the service failing);
+	//   - an error that carries a server-requested wait: a [*StatusError]
+	//     429, one with a RetryAfter (a 503 with Retry-After, say), or an
+	//     error made by [RetryAfter] with a wait above 0. The service is
+	//     up and has said when to come back; Retry honours the wait, and a
+	//     [Budget] bounds the load.
+	// So a plain 503 and a 500 are failures.
 	IsFailure func(err error) bool
 
 	// OnStateChange, if set, is told of every change of state, in the order
@@ -110,43 +134,55 @@ func (e *OpenError) Is(target error) bool { return target == ErrCircuitOpen }
 // Closed, it admits every call and opens on either rule of
 // [BreakerSettings]: ConsecutiveFailures, or FailureRatio over a Window.
 // Open, it refuses every call with an [*OpenError] that says how long is
-// left. Once OpenFor has passed it is HalfOpen (State reports it at exactly
-// OpenFor): up to HalfOpenProbes probes run at once, HalfOpenProbes
-// successes in all close it, and any probe failure opens it again for a
-// fresh OpenFor.
+// left. Once the Open period has passed it is HalfOpen (State reports it at
+// exactly its end): up to HalfOpenProbes probes run at once, HalfOpenProbes
+// successes in all close it, and any probe failure opens it again, for
+// OpenFor or, with MaxOpenFor, for twice the period before.
 //
 // Each call takes a [Permit] from Allow and reports its result to the
 // permit's Done. A permit taken before a change of state counts for nothing
-// after it, so a slow call from before cannot sway the new state.
+// after it, so a slow call from before cannot sway the new state. A probe
+// counts as long as the HalfOpen that admitted it lasts, however late it
+// reports: a healthy service slower than OpenFor still closes the breaker.
 //
-// Use [NewBreaker] to make one. A Breaker is safe for concurrent use by
-// multiple goroutines. In the Closed state, Allow and Done allocate nothing,
-// and with FailureRatio 0 they are a few atomic operations: no lock, no
-// clock. With a FailureRatio, Done reads the clock once, and the first result
-// of each Window/10 takes the lock to start a new bucket.
+// The zero Breaker is ready to use, with the default settings, as
+// NewBreaker(BreakerSettings{}) would make it; it must not be copied after
+// first use. A Breaker is safe for concurrent use by multiple goroutines. In
+// the Closed state, Allow and Done allocate nothing, and with FailureRatio
+// 0 they are a few atomic operations: no lock, no clock. With a
+// FailureRatio, Done reads the clock once, and the first result of each
+// Window/10 takes the lock to start a new bucket.
 type Breaker struct {
 	// word packs the state, its generation and the current run of
 	// consecutive failures, so that the Closed path is a few atomic
 	// operations: see wordOf.
 	word atomic.Uint64
 
-	threshold uint64 // ConsecutiveFailures
-	ratio     float64
-	minCalls  int64
-	width     int64 // of a window bucket, in ns
-	openFor   int64 // in ns
-	isFailure func(error) bool
-	onChange  func(from, to State)
-	clock     Clock
-	base      time.Time // time 0 of the breaker's time line (see now)
+	// ready is set once the fields below hold their settings: by
+	// NewBreaker, or for a zero Breaker by the first call that needs them
+	// (see ensure). The Closed fast path needs none of them.
+	ready atomic.Bool
 
-	openUntil atomic.Int64 // while Open: when it ends, on the time line
-	buckets   []bucket     // the FailureRatio window; nil when the rule is off
-	slice     atomic.Int64 // a recent t/width, which spares most results a division
+	threshold  uint64 // ConsecutiveFailures
+	num, den   uint64 // FailureRatio, as the fraction num/den; den 0: off
+	minCalls   int64
+	width      int64 // of a window bucket, in ns
+	openFor    int64 // in ns
+	maxOpenFor int64 // the longest Open period, in ns; ≤ openFor: no growth
+	isFailure  func(error) bool
+	onChange   func(from, to State)
+	clock      Clock
+	base       time.Time // time 0 of the breaker's time line (see now)
+
+	openUntil atomic.Int64  // while Open: when it ends, on the time line
+	buckets   []bucket      // the FailureRatio window; nil when the rule is off
+	slice     atomic.Int64  // a recent t/width, which spares most results a division
+	turns     atomic.Uint64 // odd while buckets are turned over, spilled or emptied (under mu)
 
 	maxProbes int // HalfOpenProbes
 
-	mu         sync.Mutex // protects the fields below, and serializes changes of state and bucket turnover
+	mu         sync.Mutex // protects the fields below, and serializes changes of state and of the buckets
+	period     int64      // the Open period in force: OpenFor, doubled by each probe failure up to MaxOpenFor
 	probes     []probe    // the HalfOpen slots in use so far, up to maxProbes
 	successes  int        // probe successes in this HalfOpen
 	tickets    uint64     // probe tickets handed out so far
@@ -170,12 +206,32 @@ func wordOf(gen uint64, s State) uint64 { return gen<<genShift | uint64(s)<<stat
 func stateOf(w uint64) State            { return State(w >> stateShift & 3) }
 func tagOf(w uint64) uint32             { return uint32(w >> stateShift) }
 
+// The defaults of BreakerSettings.
+const (
+	defaultConsecutiveFailures = 5
+	defaultMinCalls            = 20
+	defaultWindow              = 10 * time.Second
+	defaultOpenFor             = 30 * time.Second
+)
+
 // bucket counts the results of one Window/10 slice of time.
 type bucket struct {
-	epoch    atomic.Int64 // which slice (time / width) it counts; -1: none
-	calls    atomic.Int64
-	failures atomic.Int64
+	epoch atomic.Int64 // which slice (time / width) it counts; -1: none
+
+	// n packs calls (the high 32 bits) and failures (the low 32), so that
+	// a failure and its call are added in one step, and a reader never
+	// sees the one without the other.
+	n atomic.Uint64
+
+	// What n held before it filled up (see spill); changed under mu only.
+	calls, failures atomic.Int64
 }
+
+const (
+	oneCall    = 1 << 32
+	failMask   = 1<<32 - 1
+	spillAfter = 1 << 31 // calls in n that make it spill: half of what it holds
+)
 
 // probe is a HalfOpen slot.
 type probe struct {
@@ -204,6 +260,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 		{"MinCalls", int64(s.MinCalls)},
 		{"Window", int64(s.Window)},
 		{"OpenFor", int64(s.OpenFor)},
+		{"MaxOpenFor", int64(s.MaxOpenFor)},
 		{"HalfOpenProbes", int64(s.HalfOpenProbes)},
 	} {
 		if f.v < 0 {
@@ -214,20 +271,22 @@ func NewBreaker(s BreakerSettings) *Breaker {
 		panic("backoff: NewBreaker: FailureRatio " + strconv.FormatFloat(s.FailureRatio, 'g', -1, 64) + " is not in [0, 1]")
 	}
 	b := &Breaker{
-		threshold: uint64(orDefault(s.ConsecutiveFailures, 5)),
-		ratio:     s.FailureRatio,
-		minCalls:  int64(orDefault(s.MinCalls, 20)),
-		openFor:   int64(orDefault(s.OpenFor, 30*time.Second)),
-		isFailure: s.IsFailure,
-		onChange:  s.OnStateChange,
-		clock:     s.Clock,
-		maxProbes: orDefault(s.HalfOpenProbes, 1),
+		threshold:  uint64(orDefault(s.ConsecutiveFailures, defaultConsecutiveFailures)),
+		minCalls:   int64(orDefault(s.MinCalls, defaultMinCalls)),
+		openFor:    int64(orDefault(s.OpenFor, defaultOpenFor)),
+		maxOpenFor: int64(s.MaxOpenFor),
+		isFailure:  s.IsFailure,
+		onChange:   s.OnStateChange,
+		clock:      s.Clock,
+		maxProbes:  orDefault(s.HalfOpenProbes, 1),
 	}
+	b.period = b.openFor
 	// Slots are made as probes need them, so that a huge HalfOpenProbes
 	// costs nothing up front; they are kept for the next HalfOpen.
 	b.probes = make([]probe, 0, min(b.maxProbes, 8))
-	if b.ratio > 0 {
-		b.width = max(int64(orDefault(s.Window, 10*time.Second))/numBuckets, 1)
+	if s.FailureRatio > 0 {
+		b.num, b.den = fractionOf(s.FailureRatio)
+		b.width = max(int64(orDefault(s.Window, defaultWindow))/numBuckets, 1)
 		b.buckets = make([]bucket, numBuckets)
 		for i := range b.buckets {
 			b.buckets[i].epoch.Store(-1)
@@ -239,7 +298,108 @@ func NewBreaker(s BreakerSettings) *Breaker {
 		b.pending = make([]change, 0, 4)
 	}
 	b.base = now(b.clock)
+	b.ready.Store(true)
 	return b
+}
+
+// ensure gives a zero Breaker its default settings, once, the first time a
+// call needs them. It is called only off the Closed fast path (which needs
+// no setting), so that path pays nothing for it. It writes only fields that
+// the default settings do not leave zero: those that stay zero (buckets,
+// isFailure, onChange, clock) are read without the lock.
+func (b *Breaker) ensure() {
+	if b.ready.Load() {
+		return
+	}
+	b.mu.Lock()
+	if !b.ready.Load() {
+		b.threshold = defaultConsecutiveFailures
+		b.minCalls = defaultMinCalls
+		b.openFor = int64(defaultOpenFor)
+		b.period = b.openFor
+		b.maxProbes = 1
+		b.base = now(nil)
+		b.ready.Store(true)
+	}
+	b.mu.Unlock()
+}
+
+// maxDen bounds the denominator of the FailureRatio fraction, so that the
+// products compared fit in 128 bits whatever the counts.
+const maxDen = 1 << 62
+
+// fractionOf returns FailureRatio r, in (0, 1], as the fraction num/den
+// that [BreakerSettings].FailureRatio describes: the simplest fraction that
+// rounds to r, or the least fraction with a denominator up to maxDen above
+// it. No ratio of counts with a denominator up to maxDen lies between the
+// two, so the rule decides the same either way.
+func fractionOf(r float64) (num, den uint64) {
+	x := new(big.Rat).SetFloat64(r)
+	// Every real strictly between the midpoints to r's neighbours rounds
+	// to r.
+	lo := new(big.Rat).SetFloat64(math.Nextafter(r, 0))
+	lo.Add(lo, x).Quo(lo, big.NewRat(2, 1))
+	hi := new(big.Rat).SetFloat64(math.Nextafter(r, 2))
+	hi.Add(hi, x).Quo(hi, big.NewRat(2, 1))
+	f := simplest(lo, hi)
+	if f.Denom().Cmp(big.NewInt(maxDen)) > 0 {
+		f = ceilFraction(f, maxDen)
+	}
+	return f.Num().Uint64(), f.Denom().Uint64()
+}
+
+// simplest returns the fraction with the least denominator strictly between
+// lo and hi, 0 ≤ lo < hi: the integer just above lo if it is below hi,
+// else the continued fraction that the two share, one term longer.
+func simplest(lo, hi *big.Rat) *big.Rat {
+	n := new(big.Int).Quo(lo.Num(), lo.Denom()) // floor, as lo ≥ 0
+	up := new(big.Rat).SetInt(new(big.Int).Add(n, big.NewInt(1)))
+	if up.Cmp(hi) < 0 {
+		return up
+	}
+	whole := new(big.Rat).SetInt(n)
+	flo := new(big.Rat).Sub(lo, whole)
+	fhi := new(big.Rat).Sub(hi, whole)
+	inv := new(big.Rat).Inv(fhi)
+	var rest *big.Rat
+	if flo.Sign() == 0 {
+		// (n, hi): n + 1/m for the least integer m above 1/(hi-n).
+		m := new(big.Int).Quo(inv.Num(), inv.Denom())
+		rest = new(big.Rat).SetInt(m.Add(m, big.NewInt(1)))
+	} else {
+		rest = simplest(inv, new(big.Rat).Inv(flo))
+	}
+	return whole.Add(whole, rest.Inv(rest))
+}
+
+// ceilFraction returns the least fraction at or above x, x > 0, whose
+// denominator is at most limit: one of the two neighbours of x among such
+// fractions, which x's continued fraction gives (the convergent last
+// within the limit, and the semiconvergent beyond it).
+func ceilFraction(x *big.Rat, limit int64) *big.Rat {
+	lim := big.NewInt(limit)
+	p0, q0, p1, q1 := big.NewInt(0), big.NewInt(1), big.NewInt(1), big.NewInt(0)
+	num, den := new(big.Int).Set(x.Num()), new(big.Int).Set(x.Denom())
+	for den.Sign() != 0 {
+		a, m := new(big.Int).QuoRem(num, den, new(big.Int))
+		q2 := new(big.Int).Add(q0, new(big.Int).Mul(a, q1))
+		if q2.Cmp(lim) > 0 {
+			break
+		}
+		p2 := new(big.Int).Add(p0, new(big.Int).Mul(a, p1))
+		p0, q0, p1, q1 = p1, q1, p2, q2
+		num, den = den, m
+	}
+	k := new(big.Int).Quo(new(big.Int).Sub(lim, q0), q1)
+	semi := new(big.Rat).SetFrac(
+		new(big.Int).Add(p0, new(big.Int).Mul(k, p1)),
+		new(big.Int).Add(q0, new(big.Int).Mul(k, q1)))
+	conv := new(big.Rat).SetFrac(p1, q1)
+	// The two lie on either side of x.
+	if conv.Cmp(x) >= 0 {
+		return conv
+	}
+	return semi
 }
 
 // addSat is t+d for t, d ≥ 0, saturating at the largest int64.
@@ -280,8 +440,8 @@ type Permit struct {
 
 // Allow asks for a permit to make one call. It returns an [*OpenError]
 // (which errors.Is [ErrCircuitOpen]) when the breaker is Open, or HalfOpen
-// with every probe slot taken; RetryAfter is then the time until OpenFor
-// ends, or until the oldest probe's slot is given up.
+// with every probe slot taken; RetryAfter is then the time until the Open
+// period ends, or until the oldest probe's slot may be given to another.
 //
 // In the Closed state Allow takes no lock, allocates nothing and reads no
 // clock. A refusal allocates its *OpenError.
@@ -293,6 +453,7 @@ func (b *Breaker) Allow() (Permit, error) {
 }
 
 func (b *Breaker) allowSlow() (Permit, error) {
+	b.ensure()
 	if w := b.word.Load(); stateOf(w) == Open {
 		// Refuse without the lock while Open lasts.
 		if t, until := b.now(), b.openUntil.Load(); t < until {
@@ -329,13 +490,14 @@ func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
 	free := -1
 	for i := range b.probes {
 		s := &b.probes[i]
-		if s.ticket == 0 || t-s.start >= b.openFor {
-			// A free slot, or one whose probe has had OpenFor to report
-			// and did not: its late result will count for nothing.
+		if s.ticket == 0 || t-s.start >= b.period {
+			// A free slot, or one whose probe has had the Open period to
+			// report and did not: another probe may go, so that HalfOpen
+			// cannot stick. The slow probe's result still counts.
 			free = i
 			break
 		}
-		wait = min(wait, s.start+b.openFor-t)
+		wait = min(wait, s.start+b.period-t)
 	}
 	if free < 0 {
 		if len(b.probes) == b.maxProbes {
@@ -351,8 +513,10 @@ func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
 
 // Done reports the result of the permit's call: nil is a success; a non-nil
 // err is a failure or neutral, as [BreakerSettings].IsFailure says. A permit
-// taken before the breaker last changed state counts for nothing, and so
-// does a probe that reports after OpenFor.
+// taken before the breaker last changed state counts for nothing. A probe
+// counts, however late, while the HalfOpen that admitted it lasts.
+//
+// Call Done once per permit: a second call counts the result again.
 //
 // In the Closed state Done allocates nothing; with FailureRatio 0 it takes
 // no lock and reads no clock.
@@ -386,13 +550,20 @@ func (b *Breaker) outcomeOf(err error) outcome {
 			return failure
 		}
 		return neutral
-	case errors.Is(err, context.Canceled) || Classify(err) >= Permanent:
+	}
+	var f facts
+	f.scan(err)
+	// f.canceled is errors.Is(err, context.Canceled), whatever the marks
+	// above it say.
+	if f.canceled || f.class() >= Permanent || f.serverDelay() > 0 ||
+		f.status != nil && f.status.Code == http.StatusTooManyRequests {
 		return neutral
 	}
 	return failure
 }
 
 func (b *Breaker) record(p Permit, o outcome) {
+	b.ensure()
 	if p.ticket != 0 {
 		b.probeDone(p, o)
 		return
@@ -445,9 +616,12 @@ func (b *Breaker) count(t int64, failed bool) {
 	if k.epoch.Load() != i {
 		b.mu.Lock()
 		if e := k.epoch.Load(); e < i {
+			b.turns.Add(1)
+			k.n.Store(0)
 			k.calls.Store(0)
 			k.failures.Store(0)
 			k.epoch.Store(i)
+			b.turns.Add(1)
 		}
 		ok := k.epoch.Load() == i
 		b.mu.Unlock()
@@ -456,26 +630,86 @@ func (b *Breaker) count(t int64, failed bool) {
 		}
 	}
 	// A result whose goroutine stalled between the check above and the
-	// additions below, while the bucket turned over, lands in the newer
-	// slice; that is rare and harmless, and the price of taking no lock.
-	k.calls.Add(1)
+	// addition below, while the bucket turned over, lands in the newer
+	// slice, whole; that is rare and harmless, and the price of taking no
+	// lock.
+	d := uint64(oneCall)
 	if failed {
-		k.failures.Add(1)
+		d |= 1
+	}
+	if k.n.Add(d)>>32 >= spillAfter {
+		b.spill(k)
 	}
 }
 
-// ratioReached reports whether the window at time t holds MinCalls calls
-// and the failure ratio has reached FailureRatio.
-func (b *Breaker) ratioReached(t int64) bool {
-	i := b.sliceOf(t)
-	var calls, failures int64
-	for k := range b.buckets {
-		if e := b.buckets[k].epoch.Load(); e > i-numBuckets && e <= i {
-			calls += b.buckets[k].calls.Load()
-			failures += b.buckets[k].failures.Load()
+// spill moves what k.n holds to k's wider counts, long before n could
+// overflow: only more than 2^31 results in one bucket make it.
+func (b *Breaker) spill(k *bucket) {
+	b.mu.Lock()
+	if k.n.Load()>>32 >= spillAfter {
+		b.turns.Add(1)
+		n := k.n.Swap(0)
+		k.calls.Add(int64(n >> 32))
+		k.failures.Add(int64(n & failMask))
+		b.turns.Add(1)
+	}
+	b.mu.Unlock()
+}
+
+// clearLocked empties the window. b.mu must be held.
+func (b *Breaker) clearLocked() {
+	if b.buckets == nil {
+		return
+	}
+	b.turns.Add(1)
+	for i := range b.buckets {
+		k := &b.buckets[i]
+		k.epoch.Store(-1)
+		k.n.Store(0)
+		k.calls.Store(0)
+		k.failures.Store(0)
+	}
+	b.turns.Add(1)
+}
+
+// windowCounts sums the window at slice i: a snapshot in which each result
+// is whole, as the counts are added. It reads without the lock unless the
+// buckets changed meanwhile.
+func (b *Breaker) windowCounts(i int64) (calls, failures int64) {
+	if s := b.turns.Load(); s&1 == 0 {
+		calls, failures = b.sum(i)
+		if b.turns.Load() == s {
+			return calls, failures
 		}
 	}
-	return calls >= b.minCalls && float64(failures) >= b.ratio*float64(calls)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sum(i)
+}
+
+func (b *Breaker) sum(i int64) (calls, failures int64) {
+	for k := range b.buckets {
+		bk := &b.buckets[k]
+		if e := bk.epoch.Load(); e >= 0 && e > i-numBuckets && e <= i {
+			n := bk.n.Load()
+			calls += int64(n>>32) + bk.calls.Load()
+			failures += int64(n&failMask) + bk.failures.Load()
+		}
+	}
+	return calls, failures
+}
+
+// ratioReached reports whether the window at time t holds MinCalls calls
+// and failures/calls has reached num/den, compared exactly:
+// failures·den ≥ num·calls, in 128 bits.
+func (b *Breaker) ratioReached(t int64) bool {
+	calls, failures := b.windowCounts(b.sliceOf(t))
+	if calls < b.minCalls || calls == 0 {
+		return false
+	}
+	fh, fl := bits.Mul64(uint64(failures), b.den)
+	ch, cl := bits.Mul64(uint64(calls), b.num)
+	return fh > ch || fh == ch && fl >= cl
 }
 
 // trip opens the breaker if it is still in the state and generation of tag.
@@ -491,13 +725,18 @@ func (b *Breaker) trip(tag uint32) {
 	}
 }
 
+// probeDone counts a probe's result if the HalfOpen that admitted it still
+// lasts, and frees its slot if it still holds it (a probe that ran past the
+// Open period may have lost it to another).
 func (b *Breaker) probeDone(p Permit, o outcome) {
 	b.mu.Lock()
 	t := b.now()
 	changed := false
 	// The tag check comes first: a stale permit's slot may be gone.
-	if tagOf(b.word.Load()) == p.tag && b.probes[p.slot].ticket == p.ticket && t-b.probes[p.slot].start < b.openFor {
-		b.probes[p.slot].ticket = 0
+	if tagOf(b.word.Load()) == p.tag {
+		if s := &b.probes[p.slot]; s.ticket == p.ticket {
+			s.ticket = 0
+		}
 		switch o {
 		case success:
 			b.successes++
@@ -505,6 +744,9 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 				changed = b.setLocked(Closed, t)
 			}
 		case failure:
+			if b.maxOpenFor > b.period {
+				b.period = min(b.period*2, b.maxOpenFor)
+			}
 			changed = b.setLocked(Open, t)
 		}
 	}
@@ -521,14 +763,13 @@ func (b *Breaker) setLocked(to State, t int64) bool {
 	w := b.word.Load()
 	switch to {
 	case Open:
-		b.openUntil.Store(addSat(t, b.openFor))
+		b.openUntil.Store(addSat(t, b.period))
 	case HalfOpen:
 		b.probes = b.probes[:0]
 		b.successes = 0
 	case Closed:
-		for i := range b.buckets {
-			b.buckets[i].epoch.Store(-1)
-		}
+		b.period = b.openFor
+		b.clearLocked()
 	}
 	// Storing rather than swapping is safe: every other writer of word
 	// only changes the run of failures, and only for the generation that
@@ -605,15 +846,18 @@ func (b *Breaker) State() State {
 	return s
 }
 
-// Trip opens the breaker now, for OpenFor, whatever its state; if it is
-// already Open, OpenFor starts again. Permits taken before count for
-// nothing.
+// Trip opens the breaker now, whatever its state, for the Open period in
+// force: OpenFor, or with MaxOpenFor what failed probes have grown it to
+// since the breaker last closed (Trip itself does not grow it). If the
+// breaker is already Open, that period starts again. Permits taken before
+// count for nothing.
 func (b *Breaker) Trip() {
+	b.ensure()
 	b.mu.Lock()
 	t := b.now()
 	changed := false
 	if stateOf(b.word.Load()) == Open {
-		b.openUntil.Store(addSat(t, b.openFor))
+		b.openUntil.Store(addSat(t, b.period))
 	} else {
 		changed = b.setLocked(Open, t)
 	}
@@ -623,9 +867,11 @@ func (b *Breaker) Trip() {
 	}
 }
 
-// Reset closes the breaker and forgets every count, whatever its state.
-// Permits taken before count for nothing.
+// Reset closes the breaker and forgets every count, whatever its state: the
+// run of failures, the window, and any growth of the Open period. Permits
+// taken before count for nothing.
 func (b *Breaker) Reset() {
+	b.ensure()
 	b.mu.Lock()
 	changed := b.setLocked(Closed, b.now())
 	b.mu.Unlock()

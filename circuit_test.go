@@ -153,11 +153,18 @@ func TestBreakerDefaultIsFailure(t *testing.T) {
 		{"400 is Permanent", &backoff.StatusError{Code: 400}, "neutral"},
 		{"401 is Permanent", &backoff.StatusError{Code: 401}, "neutral"},
 		{"500", &backoff.StatusError{Code: 500}, "failure"},
-		{"503 is Temporary", &backoff.StatusError{Code: 503}, "failure"},
-		{"429 is Temporary", &backoff.StatusError{Code: 429}, "failure"},
+		{"plain 503", &backoff.StatusError{Code: 503}, "failure"},
+		{"503 with Retry-After", &backoff.StatusError{Code: 503, RetryAfter: 2 * time.Second}, "neutral"},
+		{"429", &backoff.StatusError{Code: 429}, "neutral"},
+		{"429 with Retry-After, wrapped", fmt.Errorf("call: %w", &backoff.StatusError{Code: 429, RetryAfter: time.Second}), "neutral"},
+		{"429 marked Transient", backoff.Mark(&backoff.StatusError{Code: 429}, backoff.Transient), "neutral"},
+		{"500 wrapped in a mark", backoff.Mark(&backoff.StatusError{Code: 500}, backoff.Temporary), "failure"},
+		{"Canceled in a join", errors.Join(errDown, context.Canceled), "neutral"},
 		{"marked Permanent", backoff.Mark(errDown, backoff.Permanent), "neutral"},
 		{"marked beyond Permanent", backoff.Mark(errDown, backoff.Permanent+1), "neutral"},
-		{"RetryAfter", backoff.RetryAfter(time.Second, errDown), "failure"},
+		{"RetryAfter", backoff.RetryAfter(time.Second, errDown), "neutral"},
+		{"RetryAfter, wrapped and marked", backoff.Mark(fmt.Errorf("call: %w", backoff.RetryAfter(time.Second, errDown)), backoff.Transient), "neutral"},
+		{"RetryAfter of 0 asks no wait", backoff.RetryAfter(0, errDown), "failure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,27 +402,83 @@ func TestBreakerProbeThatNeverReports(t *testing.T) {
 		time.Sleep(1)
 		p, err := b.Allow()
 		require.NoError(t, err, "the slot is free after OpenFor")
-		lost.Done(errDown)
-		assert.Equal(t, backoff.HalfOpen, b.State(), "the lost probe's late result counts for nothing")
+		requireRefused(t, b, 10*time.Second)
 		p.Done(nil)
 		assert.Equal(t, backoff.Closed, b.State())
+		lost.Done(errDown)
+		assert.Equal(t, backoff.Closed, b.State(), "the HalfOpen that admitted the lost probe is over")
 	})
 }
 
-func TestBreakerLateProbeIgnored(t *testing.T) {
+// The late-probe tests replace one that pinned the opposite: a probe that
+// reported after OpenFor counted for nothing, so a healthy service slower
+// than OpenFor kept the breaker HalfOpen for ever (issue 10, item 1).
+func TestBreakerLateProbeCounts(t *testing.T) {
+	tests := []struct {
+		name  string
+		err   error
+		other bool // another probe takes the slow one's slot first
+		want  backoff.State
+	}{
+		{"a slow success closes", nil, false, backoff.Closed},
+		{"a slow failure reopens", errDown, false, backoff.Open},
+		{"a slow success whose slot was taken closes", nil, true, backoff.Closed},
+		{"a slow failure whose slot was taken reopens", errDown, true, backoff.Open},
+		{"a slow neutral result changes nothing", context.Canceled, true, backoff.HalfOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// The default OpenFor, 30s, and a model call of 40s.
+				b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1})
+				call(t, b, errDown)
+				time.Sleep(30 * time.Second)
+				slow, err := b.Allow()
+				require.NoError(t, err)
+				time.Sleep(30 * time.Second)
+				var other backoff.Permit
+				if tt.other {
+					other, err = b.Allow()
+					require.NoError(t, err, "the slow probe's slot is free after OpenFor")
+					requireRefused(t, b, 30*time.Second)
+				}
+				time.Sleep(10 * time.Second)
+				slow.Done(tt.err)
+				assert.Equal(t, tt.want, b.State())
+				if tt.other && tt.want == backoff.HalfOpen {
+					// The slow probe gave back no slot: it no longer held one.
+					requireRefused(t, b, 20*time.Second)
+					other.Done(nil)
+					assert.Equal(t, backoff.Closed, b.State())
+				}
+			})
+		})
+	}
+}
+
+func TestBreakerSlowHealthyServiceCloses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// A probe that reports after OpenFor counts for nothing even when
-		// no other call took its slot.
-		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OpenFor: 10 * time.Second})
-		call(t, b, errDown)
-		time.Sleep(10 * time.Second)
-		late, err := b.Allow()
-		require.NoError(t, err)
-		time.Sleep(10 * time.Second)
-		late.Done(nil)
-		assert.Equal(t, backoff.HalfOpen, b.State())
-		call(t, b, nil)
+		// Every call takes 40s and succeeds; callers keep coming, one a
+		// second, each making its call if the breaker admits it.
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1})
+		b.Trip()
+		var wg sync.WaitGroup
+		for range 200 {
+			time.Sleep(time.Second)
+			if p, err := b.Allow(); err == nil {
+				wg.Go(func() {
+					time.Sleep(40*time.Second + 500*time.Millisecond)
+					p.Done(nil)
+				})
+			}
+			if b.State() == backoff.Closed {
+				break
+			}
+		}
+		// Probes start at 30s and 60s; the first reports at 70.5s.
 		assert.Equal(t, backoff.Closed, b.State())
+		assert.Equal(t, 71*time.Second, time.Since(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)))
+		wg.Wait()
 	})
 }
 
