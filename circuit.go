@@ -239,7 +239,10 @@ type probe struct {
 	start  int64  // when it was taken, on the time line
 }
 
-type change struct{ from, to State }
+type change struct {
+	from, to State
+	tr       tracer // the call's traces, told after OnStateChange
+}
 
 type outcome uint8
 
@@ -436,6 +439,7 @@ type Permit struct {
 	ticket uint64 // a probe's ticket; 0 for a permit taken while Closed
 	tag    uint32 // the generation and state at Allow (see Breaker.word)
 	slot   int32  // a probe's slot
+	tr     tracer // the traces of the call that holds it, told of the changes it causes
 }
 
 // Allow asks for a permit to make one call. It returns an [*OpenError]
@@ -446,13 +450,19 @@ type Permit struct {
 // In the Closed state Allow takes no lock, allocates nothing and reads no
 // clock. A refusal allocates its *OpenError.
 func (b *Breaker) Allow() (Permit, error) {
-	if w := b.word.Load(); stateOf(w) == Closed {
-		return Permit{b: b, tag: tagOf(w)}, nil
-	}
-	return b.allowSlow()
+	return b.allow(tracer{})
 }
 
-func (b *Breaker) allowSlow() (Permit, error) {
+// allow is Allow for a call whose traces are told of the changes of state
+// that it causes.
+func (b *Breaker) allow(tr tracer) (Permit, error) {
+	if w := b.word.Load(); stateOf(w) == Closed {
+		return Permit{b: b, tag: tagOf(w), tr: tr}, nil
+	}
+	return b.allowSlow(tr)
+}
+
+func (b *Breaker) allowSlow(tr tracer) (Permit, error) {
 	b.ensure()
 	if w := b.word.Load(); stateOf(w) == Open {
 		// Refuse without the lock while Open lasts.
@@ -461,10 +471,10 @@ func (b *Breaker) allowSlow() (Permit, error) {
 		}
 	}
 	b.mu.Lock()
-	p, wait, changed := b.allowLocked(b.now())
+	p, wait, changed := b.allowLocked(b.now(), tr)
 	b.mu.Unlock()
 	if changed {
-		b.deliver()
+		b.deliverHolding(p)
 	}
 	if p.b == nil {
 		return Permit{}, &OpenError{RetryAfter: time.Duration(wait)}
@@ -474,16 +484,16 @@ func (b *Breaker) allowSlow() (Permit, error) {
 
 // allowLocked admits a call at time t, or says how long until it might be
 // admitted. changed reports a change of state to deliver.
-func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
+func (b *Breaker) allowLocked(t int64, tr tracer) (p Permit, wait int64, changed bool) {
 	w := b.word.Load()
 	switch stateOf(w) {
 	case Closed:
-		return Permit{b: b, tag: tagOf(w)}, 0, false
+		return Permit{b: b, tag: tagOf(w), tr: tr}, 0, false
 	case Open:
 		if until := b.openUntil.Load(); t < until {
 			return Permit{}, until - t, false
 		}
-		changed = b.setLocked(HalfOpen, t)
+		changed = b.setLocked(HalfOpen, t, tr)
 		w = b.word.Load()
 	}
 	wait = math.MaxInt64
@@ -508,7 +518,7 @@ func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
 	}
 	b.tickets++
 	b.probes[free] = probe{ticket: b.tickets, start: t}
-	return Permit{b: b, ticket: b.tickets, tag: tagOf(w), slot: int32(free)}, 0, changed
+	return Permit{b: b, ticket: b.tickets, tag: tagOf(w), slot: int32(free), tr: tr}, 0, changed
 }
 
 // Done reports the result of the permit's call: nil is a success; a non-nil
@@ -594,7 +604,7 @@ func (b *Breaker) record(p Permit, o outcome) {
 		trip = trip || o == failure && b.ratioReached(t)
 	}
 	if trip {
-		b.trip(p.tag)
+		b.trip(p.tag, p.tr)
 	}
 }
 
@@ -713,11 +723,11 @@ func (b *Breaker) ratioReached(t int64) bool {
 }
 
 // trip opens the breaker if it is still in the state and generation of tag.
-func (b *Breaker) trip(tag uint32) {
+func (b *Breaker) trip(tag uint32, tr tracer) {
 	b.mu.Lock()
 	changed := false
 	if tagOf(b.word.Load()) == tag {
-		changed = b.setLocked(Open, b.now())
+		changed = b.setLocked(Open, b.now(), tr)
 	}
 	b.mu.Unlock()
 	if changed {
@@ -741,13 +751,13 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 		case success:
 			b.successes++
 			if b.successes >= b.maxProbes {
-				changed = b.setLocked(Closed, t)
+				changed = b.setLocked(Closed, t, p.tr)
 			}
 		case failure:
 			if b.maxOpenFor > b.period {
 				b.period = min(b.period*2, b.maxOpenFor)
 			}
-			changed = b.setLocked(Open, t)
+			changed = b.setLocked(Open, t, p.tr)
 		}
 	}
 	b.mu.Unlock()
@@ -757,9 +767,10 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 }
 
 // setLocked moves the breaker to state to at time t, in a new generation,
-// and queues the change for OnStateChange. It reports whether there is a
-// change to deliver. b.mu must be held.
-func (b *Breaker) setLocked(to State, t int64) bool {
+// and queues the change for OnStateChange and for tr, the traces of the call
+// that caused it. It reports whether there is a change to deliver. b.mu must
+// be held.
+func (b *Breaker) setLocked(to State, t int64, tr tracer) bool {
 	w := b.word.Load()
 	switch to {
 	case Open:
@@ -776,10 +787,10 @@ func (b *Breaker) setLocked(to State, t int64) bool {
 	// this store ends.
 	b.word.Store(wordOf((w>>genShift+1)&genMask, to))
 	from := stateOf(w)
-	if b.onChange == nil || from == to {
+	if b.onChange == nil && !tr.wantsStates() || from == to {
 		return false
 	}
-	b.pending = append(b.pending, change{from, to})
+	b.pending = append(b.pending, change{from, to, tr})
 	return true
 }
 
@@ -817,8 +828,25 @@ func (b *Breaker) notify(c change) {
 			b.mu.Unlock()
 		}
 	}()
-	b.onChange(c.from, c.to)
+	if b.onChange != nil {
+		b.onChange(c.from, c.to)
+	}
+	c.tr.breakerState(b, c.from, c.to)
 	returned = true
+}
+
+// deliverHolding is deliver for a caller that holds p, a permit not yet
+// handed to its call: if a callback panics, p's slot is given back, as for
+// a call that panicked, rather than kept until the Open period has passed.
+func (b *Breaker) deliverHolding(p Permit) {
+	delivered := false
+	defer func() {
+		if !delivered && p.b != nil {
+			b.record(p, neutral)
+		}
+	}()
+	b.deliver()
+	delivered = true
 }
 
 // State returns the breaker's state. An Open breaker whose OpenFor has
@@ -836,7 +864,7 @@ func (b *Breaker) State() State {
 	b.mu.Lock()
 	changed := false
 	if stateOf(b.word.Load()) == Open && t >= b.openUntil.Load() {
-		changed = b.setLocked(HalfOpen, t)
+		changed = b.setLocked(HalfOpen, t, tracer{})
 	}
 	s := stateOf(b.word.Load())
 	b.mu.Unlock()
@@ -859,7 +887,7 @@ func (b *Breaker) Trip() {
 	if stateOf(b.word.Load()) == Open {
 		b.openUntil.Store(addSat(t, b.period))
 	} else {
-		changed = b.setLocked(Open, t)
+		changed = b.setLocked(Open, t, tracer{})
 	}
 	b.mu.Unlock()
 	if changed {
@@ -873,7 +901,7 @@ func (b *Breaker) Trip() {
 func (b *Breaker) Reset() {
 	b.ensure()
 	b.mu.Lock()
-	changed := b.setLocked(Closed, b.now())
+	changed := b.setLocked(Closed, b.now(), tracer{})
 	b.mu.Unlock()
 	if changed {
 		b.deliver()

@@ -131,8 +131,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	c := newConfig(t.Options)
+	// The attempts tell the traces of themselves, with their request.
+	c.ctxTrace, c.selfTraced = contextTrace(req.Context()), true
 	// rt lives in this frame: the success path allocates nothing for it.
 	rt := roundTrip{
+		tr:  tracer{c.trace, c.ctxTrace},
 		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
 		// The attempt timeout is applied by the attempts rather than by
 		// retry, whose attempt context would end when the attempt returns,
@@ -166,6 +169,7 @@ type roundTrip struct {
 	notify     func(Attempt, time.Duration) // the user's; nil: none
 	retryAll   bool                         // RetryNonIdempotent
 	hasBody    bool                         // req has a body to send
+	tr         tracer                       // told of each attempt
 
 	n           int  // attempts started
 	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
@@ -185,6 +189,9 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	a := attempt{ctx: ctx}
 	if err := a.prepare(rt); err != nil {
 		return nil, err
+	}
+	if rt.tr.on() {
+		return a.traced(rt)
 	}
 	resp, err := a.send(rt)
 	if err != nil {

@@ -88,6 +88,55 @@ func (a *attempt) send(rt *roundTrip) (*http.Response, error) {
 	return resp, nil
 }
 
+// traced is roundTrip.attempt's send for a call with traces, which are told
+// when the prepared request goes and what came of it. If a callback panics,
+// what the attempt holds is let go first (its timeout, the body it sends,
+// the response it got), as nobody else will.
+func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
+	ta := TraceAttempt{Number: rt.n, Request: a.req}
+	var resp *http.Response
+	given, returned := false, false // the body to Base; the answer to retry
+	defer func() {
+		if returned {
+			return
+		}
+		a.ta.end()
+		if !given && rt.hasBody && a.req.Body != nil {
+			a.req.Body.Close()
+		}
+		if resp != nil {
+			if rt.f != nil && rt.f.last == resp {
+				rt.f.last = nil
+			}
+			resp.Body.Close()
+		}
+	}()
+	rt.tr.attemptStart(ta)
+	var began time.Time
+	timed := rt.tr.timed()
+	if timed {
+		began = now(rt.clock)
+	}
+	given = true
+	resp, err := a.send(rt)
+	if err == nil && resp.StatusCode >= http.StatusBadRequest {
+		err = a.failed(rt, resp)
+	}
+	if timed {
+		ta.Response = resp
+		terr := err
+		if ae, ok := err.(*attemptError); ok {
+			terr = ae.err
+		}
+		rt.tr.attemptDone(ta, terr, since(rt.clock, began))
+	}
+	returned = true
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // timedOut is the failure of an attempt whose own timeout fired.
 func (a *attempt) timedOut(rt *roundTrip) error {
 	return rt.fail(&attemptTimeoutError{rt.timeout}, attemptError{timedOut: true})

@@ -119,7 +119,9 @@ type config struct {
 	notify         func(Attempt, time.Duration)
 	breaker        *Breaker
 	budget         *Budget
-	trace          *Trace
+	trace          *Trace // WithTrace's
+	ctxTrace       *Trace // the call's context's (ContextWithTrace)
+	selfTraced     bool   // the op reports its own attempts to the traces (Transport)
 	bare           bool // isBare, noted when the config is resolved
 }
 
@@ -305,6 +307,9 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 		}
 		c = opts[0].full // one bundle, resolved when it was built
 	}
+	if t := contextTrace(ctx); t != nil {
+		return retryWithContextTrace(ctx, op, c, t)
+	}
 	if c.bare {
 		// Nothing has to happen around the first attempt: make it here, so
 		// that a success costs little more than the call of op.
@@ -323,13 +328,22 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 // function of its own so that Retry's frame stays small.
 func retryOpts[T any](ctx context.Context, op func(context.Context) (T, error), opts []Option) (T, error) {
 	c := newConfig(opts)
+	c.ctxTrace = contextTrace(ctx)
 	return retry(ctx, op, &c, nil)
 }
 
+// retryWithContextTrace is Retry for a context that holds a trace: c, which
+// Retry may share with other calls, is copied to hold it.
+func retryWithContextTrace[T any](ctx context.Context, op func(context.Context) (T, error), c *config, t *Trace) (T, error) {
+	cc := *c
+	cc.ctxTrace = t
+	return retry(ctx, op, &cc, nil)
+}
+
 // isBare reports whether the first attempt needs nothing around it: no
-// breaker, budget, observer, attempt timeout or elapsed-time limit.
+// breaker, budget, observer, trace, attempt timeout or elapsed-time limit.
 func (c *config) isBare() bool {
-	return c.breaker == nil && c.budget == nil && c.observer == nil &&
+	return c.breaker == nil && c.budget == nil && c.observer == nil && c.trace == nil &&
 		c.attemptTimeout == 0 && c.maxElapsed == 0
 }
 
@@ -350,8 +364,14 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	var zero T
 	// Done returns the same channel every time: read it once.
 	done := ctx.Done()
+	tr := tracer{c.trace, c.ctxTrace} // first != nil only when there is none
 	if first == nil && closed(done) {
-		return zero, &Error{Reason: cause(ctx)}
+		return zero, tr.stop(&Error{Reason: cause(ctx)})
+	}
+	// at is told of the attempts, unless the op tells it itself.
+	at := tr
+	if c.selfTraced {
+		at = tracer{}
 	}
 	obs := c.observer
 	var start time.Time
@@ -364,9 +384,9 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	for n := 1; ; n++ {
 		var permit Permit
 		if c.breaker != nil {
-			p, err := c.breaker.Allow()
+			p, err := c.breaker.allow(tr)
 			if err != nil {
-				return zero, &Error{Attempts: n - 1, Err: last, Reason: err}
+				return zero, tr.stop(&Error{Attempts: n - 1, Err: last, Reason: err})
 			}
 			permit = p
 		}
@@ -374,7 +394,10 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			c.budget.Deposit()
 		}
 		var began time.Time
-		if obs != nil {
+		if at.on() {
+			traceStart(at, TraceAttempt{Number: n}, permit)
+		}
+		if obs != nil || at.timed() {
 			began = now(c.clock)
 		}
 		var (
@@ -392,15 +415,22 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		default:
 			v, err = op(ctx)
 		}
-		if obs != nil {
-			obs.Observe(Outcome{Err: err, Latency: since(c.clock, began)})
+		if obs != nil || at.timed() {
+			latency := since(c.clock, began)
+			if obs != nil {
+				obs.Observe(Outcome{Err: err, Latency: latency})
+			}
+			at.attemptDone(TraceAttempt{Number: n}, err, latency)
 		}
 		if err == nil {
+			if tr.on() {
+				tr.done(n, nil)
+			}
 			return v, nil
 		}
 		last = err
 		if closed(done) {
-			return zero, &Error{Attempts: n, Err: err, Reason: cause(ctx)}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: cause(ctx)})
 		}
 
 		var class Class
@@ -416,39 +446,42 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			class = Transient
 		}
 		if class >= Permanent {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrPermanent}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrPermanent})
 		}
 		if c.maxAttempts > 0 && n >= c.maxAttempts {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrExhausted})
 		}
 		a := Attempt{Number: n, Err: err, Class: class, Prev: prev, Random: rand.Float64()}
 		wait, ok := c.strategy.Delay(a)
 		if !ok {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrExhausted})
 		}
 		wait = max(wait, delay, 0)
 
 		if c.maxElapsed > 0 || hasDeadline(ctx) {
 			t := now(c.clock)
 			if c.maxElapsed > 0 && wait > c.maxElapsed-nonNegative(t.Sub(start)) {
-				return zero, &Error{Attempts: n, Err: err, Reason: ErrDeadline}
+				return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrDeadline})
 			}
 			if dl, ok := ctx.Deadline(); ok && wait >= dl.Sub(t) {
-				return zero, &Error{Attempts: n, Err: err, Reason: ErrDeadline}
+				return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrDeadline})
 			}
 		}
 
 		if c.budget != nil && !c.budget.TryWithdraw() {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrBudget}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrBudget})
 		}
 		if c.notify != nil {
 			c.notify(a, wait)
 		}
+		if tr.on() {
+			traceWait(tr, a, wait, c.budget)
+		}
 		if err := sleep(ctx, c.clock, wait, &timer); err != nil {
-			return zero, &Error{Attempts: n, Err: a.Err, Reason: err}
+			return zero, tr.stop(&Error{Attempts: n, Err: a.Err, Reason: err})
 		}
 		if closed(done) {
-			return zero, &Error{Attempts: n, Err: a.Err, Reason: cause(ctx)}
+			return zero, tr.stop(&Error{Attempts: n, Err: a.Err, Reason: cause(ctx)})
 		}
 		prev = wait
 	}

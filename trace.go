@@ -369,3 +369,54 @@ func ReasonName(err error) string {
 	}
 	return "canceled"
 }
+
+// stop tells the traces that the call ends with e, and returns e. A refusal
+// by the breaker or the budget is told to Refused first.
+func (t tracer) stop(e *Error) *Error {
+	if !t.on() {
+		return e
+	}
+	if errors.Is(e.Reason, ErrCircuitOpen) || e.Reason == ErrBudget {
+		t.refused(e.Reason)
+	}
+	te := e
+	if ae, ok := e.Err.(*attemptError); ok {
+		// As Transport returns it: with the attempt's own error.
+		c := *e
+		c.Err = ae.err
+		te = &c
+	}
+	t.done(e.Attempts, te)
+	return e
+}
+
+// traceStart tells the traces that an attempt starts. If a callback panics,
+// the attempt's permit is settled as for a panic in op, so that a probe's
+// slot is not kept.
+func traceStart(t tracer, a TraceAttempt, p Permit) {
+	started := false
+	defer func() {
+		if !started {
+			p.fail()
+		}
+	}()
+	t.attemptStart(a)
+	started = true
+}
+
+// traceWait tells the traces of a wait before a retry. If a callback
+// panics, the retry is not made: the budget gets back the token that was
+// taken for it.
+func traceWait(t tracer, a Attempt, d time.Duration, b *Budget) {
+	told := false
+	defer func() {
+		if !told && b != nil {
+			b.refund()
+		}
+	}()
+	if ae, ok := a.Err.(*attemptError); ok {
+		a.Err = ae.err // as Transport's notify sees it
+	}
+	t.wait(a, d)
+	told = true
+}
