@@ -122,7 +122,7 @@ type config struct {
 	trace          *Trace // WithTrace's
 	ctxTrace       *Trace // the call's context's (ContextWithTrace)
 	selfTraced     bool   // the op reports its own attempts to the traces (Transport)
-	bare           bool // isBare, noted when the config is resolved
+	bare           bool   // isBare, noted when the config is resolved
 }
 
 // defaultStrategy is the strategy when no WithStrategy is given.
