@@ -409,18 +409,20 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		case first != nil:
 			err, first = first, nil // made by Retry
 		case c.breaker != nil:
-			v, err, timedOut = attemptWithPermit(ctx, op, c, permit)
+			v, err, timedOut = attemptWithPermit(ctx, op, c, permit, at, TraceAttempt{Number: n}, began)
 		case c.attemptTimeout > 0:
 			v, err, timedOut = attemptWithTimeout(ctx, op, c)
 		default:
 			v, err = op(ctx)
 		}
-		if obs != nil || at.timed() {
+		if obs != nil {
 			latency := since(c.clock, began)
-			if obs != nil {
-				obs.Observe(Outcome{Err: err, Latency: latency})
+			obs.Observe(Outcome{Err: err, Latency: latency})
+			if c.breaker == nil && at.timed() {
+				at.attemptDone(TraceAttempt{Number: n}, err, latency)
 			}
-			at.attemptDone(TraceAttempt{Number: n}, err, latency)
+		} else if c.breaker == nil && at.timed() {
+			at.attemptDone(TraceAttempt{Number: n}, err, since(c.clock, began))
 		}
 		if err == nil {
 			if tr.on() {
@@ -492,11 +494,14 @@ func hasDeadline(ctx context.Context) bool {
 	return ok
 }
 
-// attemptWithPermit runs op once under a breaker's permit, and reports the
-// result to it. A panic in op is recorded as a failure, and goes on up. The
+// attemptWithPermit runs op once under a breaker's permit, tells the traces
+// at of its end (before the breaker, as Transport's attempts do), and
+// reports the result to the breaker. A panic in op or in the trace is
+// recorded as a failure, and goes on up. The
 // defer is here rather than in retry's loop, where it would be allocated on
 // the heap at every attempt; here it is open-coded and costs nothing.
-func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit) (v T, err error, timedOut bool) {
+func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit,
+	at tracer, ta TraceAttempt, began time.Time) (v T, err error, timedOut bool) {
 	panicked := true
 	defer func() {
 		if panicked {
@@ -507,6 +512,9 @@ func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, 
 		v, err, timedOut = attemptWithTimeout(ctx, op, c)
 	} else {
 		v, err = op(ctx)
+	}
+	if at.timed() {
+		at.attemptDone(ta, err, since(c.clock, began))
 	}
 	panicked = false
 	if timedOut {
