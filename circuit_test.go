@@ -923,6 +923,7 @@ func TestRetryCircuitOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 2})
 		n := 0
+		start := time.Now()
 		_, err := backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b),
 			backoff.WithMaxAttempts(5), backoff.WithStrategy(backoff.Fixed(time.Second)))
 		assert.Equal(t, 2, n)
@@ -930,23 +931,25 @@ func TestRetryCircuitOpen(t *testing.T) {
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, 2, e.Attempts)
 		assert.Equal(t, errDown, e.Err)
-		// The second attempt tripped it at 1s; Retry asked again at 2s.
-		assert.Equal(t, &backoff.OpenError{RetryAfter: 29 * time.Second}, e.Reason)
+		// The second attempt tripped it at 1s, and Retry stopped at once:
+		// the breaker stays open past the 1s wait, so no time is spent.
+		assert.Equal(t, &backoff.OpenError{RetryAfter: 30 * time.Second}, e.Reason)
+		assert.Equal(t, time.Second, time.Since(start))
 		assert.ErrorIs(t, err, backoff.ErrCircuitOpen)
 		assert.ErrorIs(t, err, errDown)
 		var oe *backoff.OpenError
 		require.ErrorAs(t, err, &oe)
-		assert.Equal(t, "backoff: circuit open, retry after 29s after 2 attempts: service down", err.Error())
+		assert.Equal(t, "backoff: circuit open, retry after 30s after 2 attempts: service down", err.Error())
 
 		// Open from the start: no attempt at all.
 		_, err = backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b))
 		assert.Equal(t, 2, n)
 		require.ErrorAs(t, err, &e)
-		assert.Equal(t, &backoff.Error{Reason: &backoff.OpenError{RetryAfter: 29 * time.Second}}, e)
-		assert.Equal(t, "backoff: circuit open, retry after 29s before any attempt", err.Error())
+		assert.Equal(t, &backoff.Error{Reason: &backoff.OpenError{RetryAfter: 30 * time.Second}}, e)
+		assert.Equal(t, "backoff: circuit open, retry after 30s before any attempt", err.Error())
 
 		// HalfOpen: the probe fails, and the breaker refuses the retry.
-		time.Sleep(29 * time.Second)
+		time.Sleep(30 * time.Second)
 		_, err = backoff.Retry(t.Context(), alwaysFails(&n), backoff.WithBreaker(b), backoff.WithStrategy(backoff.Fixed(0)))
 		assert.Equal(t, 3, n)
 		require.ErrorAs(t, err, &e)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,9 +23,17 @@ import (
 //     (Retry then waits at least that long). A Permanent status (400, 401,
 //     404, ...) is returned to the caller untouched, with a nil error;
 //     Transient and Temporary ones are retried.
+//   - Before it is classified, a failed response has up to 4 KiB of its body
+//     read, into [StatusError].Body, with its header in StatusError.Header,
+//     so that a classifier (llm.Classify) can read what the server said.
+//     When the response is returned, those bytes are given back first: the
+//     caller reads the whole body, unchanged.
 //   - A response below 400 is returned as soon as its headers arrive, and its
-//     body is never read, so a streamed (server-sent events) body reaches the
-//     caller as it comes. Nothing is retried after that.
+//     body is never read (unless BufferBody says so), so a streamed
+//     (server-sent events) body reaches the caller as it comes. Nothing is
+//     retried after that.
+//   - A response with a nil Body from Base is treated as having an empty
+//     body, as http.Client does.
 //   - When retrying stops on a failed status (attempts used up, the strategy
 //     said stop, [ErrDeadline] because a Retry-After would end past the
 //     request's deadline, [ErrBudget], or the status is Permanent), the last
@@ -33,8 +43,11 @@ import (
 //     and the end of the request's context return a nil response and the
 //     [*Error] from Retry, through which the underlying error stays
 //     reachable with errors.Is and errors.As.
-//   - A response that is not returned has at most 4 KiB of its body read,
-//     so its connection can be reused, and is then closed, before the wait.
+//   - A response that is not returned has at most 4 KiB of its body read in
+//     all (the bytes read for the classifier included), so its connection
+//     can be reused, and is then closed, before the wait. When the breaker
+//     would stay open past the wait, there is no wait: the failed response
+//     is returned at once.
 //
 // The idempotency rule: a request is idempotent when its method is GET (or
 // empty), HEAD, OPTIONS, TRACE, PUT or DELETE, or when its Header has an
@@ -43,8 +56,11 @@ import (
 // the classifier does not call Permanent. Any other request (POST, PATCH, ...)
 // is retried only where the server surely did not act on it: when the
 // connection was never made (the error holds a [*net.OpError] whose Op is
-// "dial": refused, unreachable, a DNS failure), or when the answer was 429 or
-// 503; every other failure is final for it, as if Permanent. The classifier
+// "dial": refused, unreachable, a DNS failure), when an HTTP/2 server
+// refused its stream (RST_STREAM with REFUSED_STREAM, or a GOAWAY that left
+// it unprocessed: RFC 9113 says such a request was not acted on), or when the
+// answer was 429 or 503; every other failure is final for it, as if
+// Permanent. The classifier
 // still sees each failure once, so a breaker still counts a 500 on a POST.
 // RetryNonIdempotent lifts the rule: every request is retried like an
 // idempotent one.
@@ -63,7 +79,9 @@ import (
 // (http.Request.WithContext) with its own context and body, sharing the URL
 // and Header with the caller's request, which a RoundTripper only reads.
 //
-// [WithAttemptTimeout] bounds each attempt until its response headers arrive:
+// [WithAttemptTimeout] bounds each attempt until its response headers arrive
+// (and the body bytes it reads before handing the response on: the 4 KiB of
+// a failed status, a body that BufferBody reads):
 // an attempt that times out, while the request's context lives, is Transient
 // and is retried (for a non-idempotent request, only as the rule above
 // allows). Once the headers are in, the timeout is disarmed, so it never cuts
@@ -81,12 +99,42 @@ import (
 // [Breaker] see it wrapped in an error that reads the same and unwraps to it,
 // so errors.Is and errors.As find it.
 //
+// When time ran out (the request's deadline, [ErrDeadline], or the last
+// attempt's own timeout), the [*Error] that RoundTrip returns reports it by
+// its Timeout method, so url.Error.Timeout, a net.Error's Timeout and
+// os.IsTimeout hold, as they do for a bare http.Transport.
+//
+// Stacked retries: a client that retries on its own above Transport (the
+// official OpenAI SDKs, openai-go among them, resend a request twice by
+// default) would multiply the attempts. Such a client numbers its resends in
+// the X-Stainless-Retry-Count header (0 on the first send). When a request
+// arrives with a count above 0 and the options have a [Budget], its first
+// attempt is itself a retry: it withdraws a token instead of depositing one,
+// and when the budget refuses, RoundTrip makes no attempt and returns the
+// [*Error] with [ErrBudget] and 0 attempts. So the budget bounds the retries
+// of both layers together. Better still, turn the client's own retries off
+// (openai-go: option.WithMaxRetries(0)).
+//
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
 type Transport struct {
 	Base               http.RoundTripper // nil: http.DefaultTransport
 	Options            []Option          // as for Retry: strategy, attempts, breaker, budget, ...
 	RetryNonIdempotent bool              // retry POST/PATCH on every retryable failure
+
+	// BufferBody, when above 0, makes a response below 400 be read whole,
+	// up to BufferBody bytes, before it is returned, so that a connection
+	// cut in the middle of the body is a failed attempt, retried under the
+	// rules above (the idempotency rule included), instead of an error in
+	// the caller's read. A body longer than BufferBody (by its
+	// Content-Length, or once that many bytes are read) is returned as it
+	// streams, the bytes read given back first; a body of Content-Type
+	// text/event-stream, and a 101 Switching Protocols connection, are
+	// never buffered. The attempt timeout bounds the buffering; a body read
+	// whole has its connection released at once, so closing it ends
+	// nothing more. 0 (the default) turns it off; a negative BufferBody
+	// makes RoundTrip return an error that names it, with no attempt made.
+	BufferBody int64
 }
 
 // NewClient returns an [http.Client] whose Transport is a [Transport] with
@@ -130,6 +178,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("backoff: Transport.RoundTrip: nil Request.Header")
 	}
 
+	if t.BufferBody < 0 {
+		if hasBody {
+			req.Body.Close()
+		}
+		return nil, errors.New("backoff: Transport.BufferBody is negative: " + strconv.FormatInt(t.BufferBody, 10))
+	}
+
 	c := newConfig(t.Options)
 	// The attempts tell the traces of themselves, with their request.
 	c.ctxTrace, c.selfTraced = contextTrace(req.Context()), true
@@ -137,6 +192,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt := roundTrip{
 		tr:  tracer{c.trace, c.ctxTrace},
 		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
+		bufferBody: t.BufferBody,
 		// The attempt timeout is applied by the attempts rather than by
 		// retry, whose attempt context would end when the attempt returns,
 		// while the caller still has a body to read.
@@ -154,8 +210,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if hasBody && req.GetBody == nil {
 		c.maxAttempts = 1
 	}
+	if c.budget != nil {
+		c.resent = isResend(req.Header)
+	}
 	resp, err := retry(req.Context(), rt.attempt, &c, nil)
 	return rt.finish(resp, err)
+}
+
+// isResend reports whether the request is a client's own retry: the official
+// OpenAI SDKs (openai-go's internal/requestconfig, and the other Stainless
+// generated clients) set X-Stainless-Retry-Count to 0 on a first send and to
+// the number of the resend on each retry.
+func isResend(h http.Header) bool {
+	v := h["X-Stainless-Retry-Count"]
+	if len(v) == 0 {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+	return err == nil && n > 0
 }
 
 // roundTrip is one call of RoundTrip: what is fixed before the first attempt,
@@ -169,6 +241,7 @@ type roundTrip struct {
 	notify     func(Attempt, time.Duration) // the user's; nil: none
 	retryAll   bool                         // RetryNonIdempotent
 	hasBody    bool                         // req has a body to send
+	bufferBody int64                        // Transport.BufferBody
 	tr         tracer                       // told of each attempt
 
 	n           int  // attempts started
@@ -198,7 +271,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
-		return resp, nil
+		return a.succeeded(rt, resp)
 	}
 	return nil, a.failed(rt, resp)
 }
@@ -231,7 +304,9 @@ func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, err
 		return nil, err
 	}
 	if f := rt.f; f != nil && f.last != nil {
-		if !ended(rt.req.Context()) && !errors.Is(e.Reason, ErrCircuitOpen) {
+		// Still held: no retry followed it (a wait was not begun, or
+		// the breaker would stay open past it).
+		if !ended(rt.req.Context()) {
 			last := f.last
 			f.last = nil
 			return last, nil

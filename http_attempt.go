@@ -1,11 +1,15 @@
 package backoff
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -57,8 +61,11 @@ func (a *attempt) prepare(rt *roundTrip) error {
 }
 
 // send sends a.req through Base and returns its response once the headers
-// are in, with the attempt timeout disarmed and the body wrapped to end the
-// attempt when closed; or the attempt's failure.
+// are in, with a body that is never nil and that, under an attempt timeout,
+// ends the attempt when closed; or the attempt's failure. The attempt
+// timeout stays armed: it goes on bounding the body reads that come before
+// the response is handed on (its first bytes for a failed status, the whole
+// body with BufferBody), and done disarms it.
 func (a *attempt) send(rt *roundTrip) (*http.Response, error) {
 	resp, err := rt.base.RoundTrip(a.req)
 	if err == nil && resp == nil {
@@ -73,28 +80,33 @@ func (a *attempt) send(rt *roundTrip) (*http.Response, error) {
 		if timedOut {
 			return nil, a.timedOut(rt)
 		}
-		return nil, rt.fail(err, attemptError{notSent: isDialError(err)})
+		return nil, rt.fail(err, attemptError{notSent: isDialError(err) || isRefusedStream(err)})
+	}
+	if resp.Body == nil {
+		// http.Client tolerates a nil Body from a RoundTripper, so
+		// Transport does too: it is an empty body.
+		resp.Body = http.NoBody
 	}
 	if a.ta != nil {
-		if !a.ta.disarm() && !ended(a.ctx) {
-			// The timeout fired as the headers arrived: the body can no
-			// longer be read, so this attempt timed out.
-			resp.Body.Close()
-			a.ta.end()
-			return nil, a.timedOut(rt)
-		}
 		resp.Body = wrapBody(resp.Body, a.ta)
 	}
 	return resp, nil
 }
 
-// traced is roundTrip.attempt's send for a call with traces, which are told
-// when the prepared request goes and what came of it. If a callback panics,
-// what the attempt holds is let go first (its timeout, the body it sends,
-// the response it got), as nobody else will.
+// done disarms the attempt timeout, once what the attempt reads of the body
+// is read, and reports false if it fired first while the request's context
+// lived: the attempt then timed out.
+func (a *attempt) done() bool {
+	return a.ta == nil || a.ta.disarm() || ended(a.ctx)
+}
+
+// traced is roundTrip.attempt after prepare, for a call with traces, which
+// are told when the prepared request goes and what came of it. If a
+// callback panics, what the attempt holds is let go first (its timeout, the
+// body it sends, the response it got), as nobody else will.
 func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
 	ta := TraceAttempt{Number: rt.n, Request: a.req}
-	var resp *http.Response
+	var resp, held *http.Response   // as received; as handed on
 	given, returned := false, false // the body to Base; the answer to retry
 	defer func() {
 		if returned {
@@ -104,11 +116,12 @@ func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
 		if !given && rt.hasBody && a.req.Body != nil {
 			a.req.Body.Close()
 		}
-		if resp != nil {
-			if rt.f != nil && rt.f.last == resp {
-				rt.f.last = nil
-			}
-			resp.Body.Close()
+		if held != nil {
+			held.Body.Close()
+		}
+		if rt.f != nil && rt.f.last != nil && rt.f.last == resp {
+			rt.f.last.Body.Close()
+			rt.f.last = nil
 		}
 	}()
 	rt.tr.attemptStart(ta)
@@ -119,11 +132,18 @@ func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
 	}
 	given = true
 	resp, err := a.send(rt)
-	if err == nil && resp.StatusCode >= http.StatusBadRequest {
-		err = a.failed(rt, resp)
+	if err == nil {
+		if resp.StatusCode < http.StatusBadRequest {
+			held, err = a.succeeded(rt, resp)
+		} else {
+			err = a.failed(rt, resp)
+		}
 	}
 	if timed {
 		ta.Response = resp
+		if held != nil {
+			ta.Response = held
+		}
 		terr := err
 		if ae, ok := err.(*attemptError); ok {
 			terr = ae.err
@@ -131,10 +151,7 @@ func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
 		rt.tr.attemptDone(ta, terr, since(rt.clock, began))
 	}
 	returned = true
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return held, err
 }
 
 // timedOut is the failure of an attempt whose own timeout fired.
@@ -142,18 +159,211 @@ func (a *attempt) timedOut(rt *roundTrip) error {
 	return rt.fail(&attemptTimeoutError{rt.timeout}, attemptError{timedOut: true})
 }
 
+// succeeded hands on a response below 400: as soon as its headers are in, or,
+// with BufferBody, once its body is read whole or is known to be longer than
+// BufferBody. A body cut while it is buffered fails the attempt.
+func (a *attempt) succeeded(rt *roundTrip, resp *http.Response) (*http.Response, error) {
+	if rt.bufferBody > 0 && buffers(resp, rt.bufferBody) {
+		// One byte past the limit tells a body of exactly the limit from
+		// a longer one.
+		head, err := readUpTo(resp.Body, addSat(rt.bufferBody, 1))
+		switch {
+		case err == io.EOF:
+			// All of it is here: the connection can go back to the pool
+			// now, and nothing is left for the attempt timeout to bound.
+			resp.Body.Close()
+			a.ta.end()
+			resp.Body = &bufferedBody{data: head}
+			return resp, nil
+		case err != nil:
+			resp.Body.Close()
+			if !a.done() {
+				return nil, a.timedOut(rt)
+			}
+			return nil, rt.fail(err, attemptError{})
+		}
+		// Longer than the limit: the caller reads it as it streams, the
+		// bytes already read first.
+		resp.Body = &peekedBody{ReadCloser: resp.Body, head: head}
+	}
+	if !a.done() {
+		// The timeout fired as the headers (or the buffered bytes)
+		// arrived: the body can no longer be read, so this attempt timed
+		// out.
+		resp.Body.Close()
+		return nil, a.timedOut(rt)
+	}
+	return resp, nil
+}
+
+// buffers reports whether BufferBody applies to resp: a body that may be
+// short enough to read whole, and is not a stream of events or a
+// connection (101 Switching Protocols).
+func buffers(resp *http.Response, limit int64) bool {
+	if resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols ||
+		resp.ContentLength > limit {
+		return false
+	}
+	ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	return !strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
+}
+
+// readUpTo reads from r until it has n bytes or r fails; io.EOF means r
+// ended before n bytes.
+func readUpTo(r io.Reader, n int64) ([]byte, error) {
+	buf := make([]byte, 0, min(n, 512))
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(n-int64(len(buf)), int64(cap(buf)))))
+		}
+		m, err := r.Read(buf[len(buf):min(int64(cap(buf)), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
 // failed makes a failed response (status 400 or more) the attempt's
-// failure: a [*StatusError] for the classifier, while the response itself is
-// held, to be returned to the caller if no retry follows, or discarded.
+// failure: a [*StatusError] with the response's header and the first bytes
+// of its body, for the classifier. The response itself is held, its body
+// given back whole (the bytes read first), to be returned to the caller if
+// no retry follows, or discarded.
 func (a *attempt) failed(rt *roundTrip, resp *http.Response) error {
-	se := &StatusError{Code: resp.StatusCode}
+	se := &StatusError{Code: resp.StatusCode, Header: resp.Header}
 	if se.Code == http.StatusTooManyRequests || se.Code == http.StatusServiceUnavailable {
 		se.RetryAfter, _ = ParseRetryAfter(resp.Header, now(rt.clock))
+	}
+	peekErr := io.EOF
+	if resp.Body != http.NoBody {
+		body := &peekedBody{ReadCloser: resp.Body}
+		body.head, body.err = peek(resp.Body)
+		resp.Body, se.Body, peekErr = body, body.head, body.err
+	}
+	if !a.done() && peekErr != io.EOF {
+		// The attempt ran out of time while its body was read: the rest
+		// can no longer be read.
+		resp.Body.Close()
+		return a.timedOut(rt)
 	}
 	err := rt.fail(se, attemptError{})
 	rt.f.last, rt.f.lastAttempt = resp, a.ta
 	return err
 }
+
+// peekLimit is how much of a failed response's body is read before it is
+// classified: enough for the error object of any API we know of.
+const peekLimit = 4 << 10
+
+// peekBuffers holds the buffers that failed responses are first read into.
+// It is the package's one piece of shared state, and holds nothing a caller
+// can see: the bytes read are copied out at their own length before the
+// buffer goes back, so a StatusError's Body never shares memory with it. A
+// pool rather than a buffer per response keeps a storm of failures (429s
+// from a rate limit) from leaving 4 KiB of garbage each, when the error
+// bodies are a few hundred bytes.
+var peekBuffers = sync.Pool{New: func() any { return new([peekLimit]byte) }}
+
+// peek reads up to peekLimit bytes of body. err is what ended the read
+// early: io.EOF when the body ended, nil when there may be more.
+func peek(body io.Reader) (head []byte, err error) {
+	buf := peekBuffers.Get().(*[peekLimit]byte)
+	defer peekBuffers.Put(buf)
+	n := 0
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = body.Read(buf[n:])
+		n += m
+	}
+	if n > 0 {
+		head = bytes.Clone(buf[:n])
+	}
+	return head, err
+}
+
+// peekedBody is a body whose first bytes were read already: it gives them
+// back first, then the rest, so that whoever reads it reads it whole.
+type peekedBody struct {
+	io.ReadCloser        // the rest
+	head          []byte // read already, not yet given back; never written to
+	err           error  // what ended the early read; nil: the rest follows
+}
+
+func (b *peekedBody) Read(p []byte) (int, error) {
+	if len(b.head) > 0 {
+		n := copy(p, b.head)
+		b.head = b.head[n:]
+		return n, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.ReadCloser.Read(p)
+}
+
+// bufferedBody is a body read whole by BufferBody, whose connection is
+// closed already.
+type bufferedBody struct {
+	data   []byte
+	closed bool
+}
+
+func (b *bufferedBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, errReadAfterClose
+	}
+	if len(b.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.data)
+	b.data = b.data[n:]
+	return n, nil
+}
+
+func (b *bufferedBody) Close() error {
+	b.closed = true
+	return nil
+}
+
+var errReadAfterClose = errors.New("backoff: Transport: read on closed response body")
+
+// isRefusedStream reports whether err says that an HTTP/2 server refused
+// the request's stream before acting on it: a RST_STREAM with
+// REFUSED_STREAM, or a GOAWAY whose last stream id is below the request's
+// (RFC 9113, 8.7: such a request "has not been processed" and can be
+// retried). net/http's bundled http2 client already retries such a request
+// itself, up to 6 times when its body can be replayed, and returns the error
+// only after that, or when it cannot replay the body (then wrapped in a
+// "cannot retry err [...]" message).
+//
+// Neither error is exported. The bundled StreamError converts itself, by
+// errors.As, into any struct with its field names and types (net/http's
+// h2_error.go does this so that golang.org/x/net/http2.StreamError can be
+// matched), which h2StreamError is. The GOAWAY case is a plain errors.New
+// value, and golang.org/x/net/http2's Transport returns its own types; both
+// print the same fixed texts, which are matched as the last resort.
+func isRefusedStream(err error) bool {
+	var se h2StreamError
+	if errors.As(err, &se) && se.Code == h2ErrCodeRefusedStream {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "stream error: stream ID ") && strings.Contains(msg, "; REFUSED_STREAM") ||
+		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY")
+}
+
+// h2StreamError has the shape of an HTTP/2 StreamError, for errors.As.
+type h2StreamError struct {
+	StreamID uint32
+	Code     uint32
+	Cause    error
+}
+
+func (h2StreamError) Error() string { return "stream error" } // never shown
+
+// h2ErrCodeRefusedStream is REFUSED_STREAM (RFC 9113, 7).
+const h2ErrCodeRefusedStream = 0x7
 
 // failures is one RoundTrip's state once an attempt has failed.
 type failures struct {

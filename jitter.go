@@ -169,8 +169,12 @@ func (d Decorrelated) Delay(a Attempt) (time.Duration, bool) {
 // [Transient] error, per Temporary for a [Temporary] one, and stops on a
 // [Permanent] one (and on any class beyond Permanent).
 //
-// A nil Transient means FullJitter(Exponential{Initial: 200ms, Max: 30s});
-// a nil Temporary means Fixed(time.Second). Classified is no [Observer]: a
+// A nil Transient means FullJitter(Exponential{Initial: 200ms, Max: 30s}).
+// A nil Temporary means server-paced: a.After·(1 + 0.2·Random) when the
+// server asked for a wait ([Attempt].After), never less than it asked and
+// spread so that callers told the same time do not come back in lockstep;
+// else 1s·(1 + 0.2·Random). Both saturate at the largest time.Duration.
+// Classified is no [Observer]: a
 // field that learns from outcomes, such as [Adaptive], is not told them
 // through it. Classified is safe for concurrent use when its fields are.
 type Classified struct {
@@ -195,11 +199,22 @@ func (c Classified) Delay(a Attempt) (time.Duration, bool) {
 	case Temporary:
 		s = c.Temporary
 		if s == nil {
-			return time.Second, true
+			return serverPaced(a), true
 		}
 	default:
 		return 0, false
 	}
 	d, ok := s.Delay(a)
 	return nonNegative(d), ok
+}
+
+// serverPaced is the wait of a nil Classified.Temporary.
+func serverPaced(a Attempt) time.Duration {
+	d := time.Second
+	if a.After > 0 {
+		d = a.After
+	}
+	// d plus a fifth of d·Random, added rather than scaled by 1.2·Random:
+	// a product of d would round a long wait away from d itself.
+	return time.Duration(addSat(int64(d), int64(frac(d/5, a.Random))))
 }

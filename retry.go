@@ -33,6 +33,14 @@ type Error struct {
 	Attempts int   // attempts made
 	Err      error // the last attempt's error; nil if none ran
 	Reason   error // why Retry stopped: one of the Err… sentinels, or the context's cause
+
+	deadline bool // the context ended by its deadline, whatever its cause
+}
+
+// doneError is the Error of a Retry whose context is done.
+func doneError(ctx context.Context, attempts int, last error) *Error {
+	return &Error{Attempts: attempts, Err: last, Reason: cause(ctx),
+		deadline: errors.Is(ctx.Err(), context.DeadlineExceeded)}
 }
 
 func (e *Error) Error() string {
@@ -69,6 +77,21 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.Reason)
 	}
 	return errs
+}
+
+// Timeout reports whether time ran out: Reason is [ErrDeadline], or the
+// context ended by its deadline (whatever cause it was given), or the last attempt's error
+// reports a timeout of its own (a [WithAttemptTimeout] that fired, a network
+// timeout) with a Timeout method that returns true. Through [Transport],
+// which returns an Error from RoundTrip, it is what makes
+// url.Error.Timeout and os.IsTimeout hold when time ran out, as they do for
+// a bare http.Transport.
+func (e *Error) Timeout() bool {
+	if e.deadline || errors.Is(e.Reason, ErrDeadline) || errors.Is(e.Reason, context.DeadlineExceeded) {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return e.Err != nil && errors.As(e.Err, &t) && t.Timeout()
 }
 
 // An Option configures [Retry], [Do] and [Transport]. The zero Option changes
@@ -123,6 +146,10 @@ type config struct {
 	ctxTrace       *Trace // the call's context's (ContextWithTrace)
 	selfTraced     bool   // the op reports its own attempts to the traces (Transport)
 	bare           bool   // isBare, noted when the config is resolved
+	// resent says that the first attempt is itself a retry, made by a
+	// caller that retries on its own (Transport sets it), so that it takes
+	// a budget token instead of depositing.
+	resent bool
 }
 
 // defaultStrategy is the strategy when no WithStrategy is given.
@@ -228,8 +255,9 @@ func WithNotify(f func(a Attempt, wait time.Duration)) Option {
 // WithBreaker guards every attempt with b: each attempt takes a [Permit]
 // from b.Allow and reports its error to the permit's Done; an attempt that
 // panics, or runs out its [WithAttemptTimeout], counts as a failure (the
-// panic then goes on up). When b refuses an attempt, Retry stops at once with
-// [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
+// panic then goes on up), and a failure after the caller's context ended is
+// neutral. When b refuses an attempt, or would still refuse one at the end of
+// the next wait, Retry stops at once with [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
 // nil means no breaker (the default), and turns off one set by an earlier
 // option, such as [Production]'s.
 func WithBreaker(b *Breaker) Option {
@@ -281,9 +309,20 @@ func newConfig(opts []Option) config {
 //   - [ErrBudget] when the budget ([WithBudget]) refuses the retry;
 //   - [ErrCircuitOpen] at once when the breaker ([WithBreaker]) refuses an
 //     attempt: Reason is then the breaker's [*OpenError], which errors.Is
-//     ErrCircuitOpen, and the Error's Attempts counts only the attempts made;
+//     ErrCircuitOpen, and the Error's Attempts counts only the attempts made.
+//     Before a wait, a breaker that is open and stays open past the end of
+//     the wait stops Retry in the same way, with the time it stays open, so
+//     that no wait is spent only to be refused: no budget token is taken and
+//     WithNotify is not called. A wait that ends once the breaker would
+//     admit a probe goes ahead;
 //   - context.Cause(ctx) when the context ends: a context that is already done
 //     runs no attempt, and cancelling during a wait returns at once.
+//
+// The wait is at least what the server asked for, which the strategy sees in
+// [Attempt].After. A failed attempt whose caller's context ended while it ran
+// (cancelled, with any cause, or past its deadline) teaches nothing: it is
+// neutral for the breaker, and not told to an Observer, since the failure is
+// the caller's doing. (A success is a success, and counts, even then.)
 //
 // op gets ctx itself, or with WithAttemptTimeout a context derived from it.
 // A panic in op is not recovered: it
@@ -366,7 +405,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	done := ctx.Done()
 	tr := tracer{c.trace, c.ctxTrace} // first != nil only when there is none
 	if first == nil && closed(done) {
-		return zero, tr.stop(&Error{Reason: cause(ctx)})
+		return zero, tr.stop(doneError(ctx, 0, nil))
 	}
 	// at is told of the attempts, unless the op tells it itself.
 	at := tr
@@ -381,6 +420,9 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	var prev time.Duration // the wait before the attempt that just ran
 	var last error         // the error of the attempt that just ran
 	var timer *time.Timer  // of the real clock, made by the first wait, reset by the others
+	if c.resent && c.budget != nil && !c.budget.TryWithdraw() {
+		return zero, tr.stop(&Error{Reason: ErrBudget})
+	}
 	for n := 1; ; n++ {
 		var permit Permit
 		if c.breaker != nil {
@@ -390,7 +432,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			}
 			permit = p
 		}
-		if n == 1 && c.budget != nil {
+		if n == 1 && c.budget != nil && !c.resent {
 			c.budget.Deposit()
 		}
 		var began time.Time
@@ -415,14 +457,16 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		default:
 			v, err = op(ctx)
 		}
-		if obs != nil {
+		if obs != nil || at.timed() {
 			latency := since(c.clock, began)
-			obs.Observe(Outcome{Err: err, Latency: latency})
-			if c.breaker == nil && at.timed() {
+			if obs != nil && (err == nil || !closed(done)) {
+				// A failure after the caller's context ended says
+				// nothing of the service.
+				obs.Observe(Outcome{Err: err, Latency: latency})
+			}
+			if c.breaker == nil && at.timed() { // else told under the permit
 				at.attemptDone(TraceAttempt{Number: n}, err, latency)
 			}
-		} else if c.breaker == nil && at.timed() {
-			at.attemptDone(TraceAttempt{Number: n}, err, since(c.clock, began))
 		}
 		if err == nil {
 			if tr.on() {
@@ -432,7 +476,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		}
 		last = err
 		if closed(done) {
-			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: cause(ctx)})
+			return zero, tr.stop(doneError(ctx, n, err))
 		}
 
 		var class Class
@@ -453,7 +497,7 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if c.maxAttempts > 0 && n >= c.maxAttempts {
 			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrExhausted})
 		}
-		a := Attempt{Number: n, Err: err, Class: class, Prev: prev, Random: rand.Float64()}
+		a := Attempt{Number: n, Err: err, Class: class, Prev: prev, Random: rand.Float64(), After: delay}
 		wait, ok := c.strategy.Delay(a)
 		if !ok {
 			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrExhausted})
@@ -470,6 +514,13 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			}
 		}
 
+		if c.breaker != nil {
+			// Sleeping would only end in a refusal: the breaker (opened by
+			// this very failure, say) stays open past the wait.
+			if left := c.breaker.refusesFor(); left > wait {
+				return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: &OpenError{RetryAfter: left}})
+			}
+		}
 		if c.budget != nil && !c.budget.TryWithdraw() {
 			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrBudget})
 		}
@@ -479,11 +530,8 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		if tr.on() {
 			traceWait(tr, a, wait, c.budget)
 		}
-		if err := sleep(ctx, c.clock, wait, &timer); err != nil {
-			return zero, tr.stop(&Error{Attempts: n, Err: a.Err, Reason: err})
-		}
-		if closed(done) {
-			return zero, tr.stop(&Error{Attempts: n, Err: a.Err, Reason: cause(ctx)})
+		if sleep(ctx, c.clock, wait, &timer) != nil || closed(done) {
+			return zero, tr.stop(doneError(ctx, n, a.Err))
 		}
 		prev = wait
 	}
@@ -495,9 +543,9 @@ func hasDeadline(ctx context.Context) bool {
 }
 
 // attemptWithPermit runs op once under a breaker's permit, tells the traces
-// at of its end (before the breaker, as Transport's attempts do), and
-// reports the result to the breaker. A panic in op or in the trace is
-// recorded as a failure, and goes on up. The
+// at of its end (before the breaker hears of it, as with Transport, whose op
+// tells them itself), and reports the result to the breaker. A panic in op
+// or in a trace is recorded as a failure, and goes on up. The
 // defer is here rather than in retry's loop, where it would be allocated on
 // the heap at every attempt; here it is open-coded and costs nothing.
 func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit,
@@ -517,15 +565,27 @@ func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, 
 		at.attemptDone(ta, err, since(c.clock, began))
 	}
 	panicked = false
-	if timedOut {
+	switch {
+	case timedOut:
 		// The service was too slow, whatever the classifier or IsFailure
 		// make of op's error: as for Retry's own class, the attempt's own
 		// timeout is a failure.
 		p.fail()
-	} else {
+	case err != nil && ended(ctx):
+		// The caller gave up (with any cause, or at its deadline): the
+		// failure is the caller's doing, not the service's.
+		p.neutral()
+	default:
 		p.Done(err)
 	}
 	return v, err, timedOut
+}
+
+// neutral releases the permit with a result that counts neither way.
+func (p Permit) neutral() {
+	if p.b != nil {
+		p.b.record(p, neutral)
+	}
 }
 
 // errAttemptTimeout is the cause of an attempt context whose own timeout

@@ -631,3 +631,47 @@ func TestRetryCancelDuringALaterWait(t *testing.T) {
 		assert.Equal(t, 2, *calls)
 	})
 }
+
+func TestErrorTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fails := func(context.Context) (int, error) { return 0, errDown }
+		hangs := func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() }
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		_, err := backoff.Retry(ctx, fails, backoff.WithStrategy(backoff.Fixed(time.Minute)))
+		requireRetryError(t, err, 1, errDown, backoff.ErrDeadline)
+		assert.True(t, err.(*backoff.Error).Timeout(), "ErrDeadline")
+
+		_, err = backoff.Retry(ctx, hangs)
+		requireRetryError(t, err, 1, context.DeadlineExceeded, context.DeadlineExceeded)
+		assert.True(t, err.(*backoff.Error).Timeout(), "the context's deadline")
+
+		mine := errors.New("mine")
+		ctx2, cancel2 := context.WithTimeoutCause(t.Context(), time.Second, mine)
+		defer cancel2()
+		_, err = backoff.Retry(ctx2, hangs)
+		requireRetryError(t, err, 1, context.DeadlineExceeded, mine)
+		assert.True(t, err.(*backoff.Error).Timeout(), "the context's deadline, with a cause")
+
+		ctx3, cancel3 := context.WithTimeoutCause(t.Context(), time.Second, mine)
+		defer cancel3()
+		_, err = backoff.Retry(ctx3, fails, backoff.WithStrategy(backoff.Fixed(2*time.Second)), backoff.WithMaxElapsed(time.Hour))
+		assert.True(t, err.(*backoff.Error).Timeout(), "ErrDeadline before a deadline with a cause")
+
+		_, err = backoff.Retry(t.Context(), hangs, backoff.WithMaxAttempts(2), backoff.WithAttemptTimeout(time.Second))
+		requireRetryError(t, err, 2, context.DeadlineExceeded, backoff.ErrExhausted)
+		assert.True(t, err.(*backoff.Error).Timeout(), "the last attempt's own timeout")
+
+		_, err = backoff.Retry(t.Context(), fails, backoff.WithStrategy(backoff.Fixed(0)))
+		assert.False(t, err.(*backoff.Error).Timeout(), "exhausted")
+
+		ctx4, cancel4 := context.WithCancelCause(t.Context())
+		cancel4(mine)
+		_, err = backoff.Retry(ctx4, fails)
+		assert.False(t, err.(*backoff.Error).Timeout(), "cancelled")
+
+		assert.False(t, (&backoff.Error{}).Timeout())
+		assert.True(t, (&backoff.Error{Reason: backoff.ErrDeadline}).Timeout())
+	})
+}

@@ -4,6 +4,8 @@ import "time"
 
 // Attempt is what a [Strategy] sees when [Retry] plans the next wait.
 // It describes one call's progress; the strategy itself keeps no per-call state.
+// Retry waits at least After whatever the strategy returns; a strategy reads
+// it to pace itself by the server, as [Classified]'s default Temporary does.
 // An Attempt is a plain value, safe to share between goroutines.
 type Attempt struct {
 	Number int           // attempts that have failed so far: 1 when planning the first retry
@@ -11,6 +13,7 @@ type Attempt struct {
 	Class  Class         // Err's class, as the Retry's classifier saw it
 	Prev   time.Duration // the wait before the last attempt; 0 when planning the first retry
 	Random float64       // uniform in [0,1), drawn by Retry for this attempt
+	After  time.Duration // the least wait the server asked for (RetryAfter, StatusError); 0: none
 }
 
 // Strategy decides how long to wait before the next attempt.

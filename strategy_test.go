@@ -247,11 +247,23 @@ func TestClassified(t *testing.T) {
 	a := func(c backoff.Class, number int) backoff.Attempt {
 		return backoff.Attempt{Number: number, Class: c, Random: 0.5}
 	}
+	after := func(d time.Duration, random float64) backoff.Attempt {
+		return backoff.Attempt{Number: 2, Class: backoff.Temporary, Random: random, After: d}
+	}
 	runStrategyCases(t, []strategyCase{
 		{name: "zero value, Transient, first retry", s: backoff.Classified{}, a: a(backoff.Transient, 1), want: 100 * time.Millisecond},
 		{name: "zero value, Transient, third retry", s: backoff.Classified{}, a: a(backoff.Transient, 3), want: 400 * time.Millisecond},
 		{name: "zero value, Transient, capped at 30s", s: backoff.Classified{}, a: a(backoff.Transient, math.MaxInt), want: 15 * time.Second},
-		{name: "zero value, Temporary", s: backoff.Classified{}, a: a(backoff.Temporary, 5), want: time.Second},
+		{name: "zero value, Temporary, no server wait: 1s plus up to 20%", s: backoff.Classified{}, a: a(backoff.Temporary, 5), want: 1100 * time.Millisecond},
+		{name: "zero value, Temporary, Random 0", s: backoff.Classified{}, a: after(0, 0), want: time.Second},
+		{name: "zero value, Temporary, Random just below 1", s: backoff.Classified{}, a: after(0, justBelowOne), want: 1200*time.Millisecond - 1},
+		{name: "zero value, Temporary, server-paced", s: backoff.Classified{}, a: after(300*time.Millisecond, 0.5), want: 330 * time.Millisecond},
+		{name: "zero value, Temporary, server-paced, never less than asked", s: backoff.Classified{}, a: after(300*time.Millisecond, 0), want: 300 * time.Millisecond},
+		{name: "zero value, Temporary, server-paced below 1s", s: backoff.Classified{}, a: after(time.Millisecond, justBelowOne), want: 1200*time.Microsecond - 1},
+		{name: "zero value, Temporary, server-paced, long wait exact", s: backoff.Classified{}, a: after(1<<62+1, 0), want: 1<<62 + 1},
+		{name: "zero value, Temporary, server-paced, saturates", s: backoff.Classified{}, a: after(maxDuration, 0.5), want: maxDuration},
+		{name: "zero value, Temporary, negative After is none", s: backoff.Classified{}, a: after(-time.Second, 0.5), want: 1100 * time.Millisecond},
+		{name: "custom Temporary ignores After", s: custom, a: backoff.Attempt{Number: 1, Class: backoff.Temporary, After: time.Hour}, want: time.Second},
 		{name: "zero value, Permanent stops", s: backoff.Classified{}, a: a(backoff.Permanent, 1), wantStop: true},
 		{name: "zero value, unknown class stops", s: backoff.Classified{}, a: a(backoff.Class(200), 1), wantStop: true},
 		{name: "custom Transient", s: custom, a: a(backoff.Transient, 4), want: 2 * time.Second},
