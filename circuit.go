@@ -17,7 +17,7 @@ type State int32
 
 const (
 	Closed   State = iota // calls go through, and their failures are counted
-	Open                  // calls are refused until OpenFor has passed
+	Open                  // calls are refused until the Open period has passed
 	HalfOpen              // a few probe calls go through to test the service
 )
 
@@ -186,7 +186,7 @@ type Breaker struct {
 	probes     []probe    // the HalfOpen slots in use so far, up to maxProbes
 	successes  int        // probe successes in this HalfOpen
 	tickets    uint64     // probe tickets handed out so far
-	pending    []change   // changes not yet delivered to onChange
+	pending    []queued   // changes not yet delivered to onChange and their traces
 	delivering bool       // a goroutine is delivering pending
 }
 
@@ -239,9 +239,13 @@ type probe struct {
 	start  int64  // when it was taken, on the time line
 }
 
-type change struct {
-	from, to State
-	tr       tracer // the call's traces, told after OnStateChange
+type change struct{ from, to State }
+
+// queued is a change to deliver, with the traces of the call that made it,
+// told after OnStateChange.
+type queued struct {
+	change
+	tr tracer
 }
 
 type outcome uint8
@@ -298,7 +302,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if b.onChange != nil {
 		// Room for a few undelivered changes, so that changing state does
 		// not allocate.
-		b.pending = make([]change, 0, 4)
+		b.pending = make([]queued, 0, 4)
 	}
 	b.base = now(b.clock)
 	b.ready.Store(true)
@@ -754,8 +758,10 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 				changed = b.setLocked(Closed, t, p.tr)
 			}
 		case failure:
-			if b.maxOpenFor > b.period {
-				b.period = min(b.period*2, b.maxOpenFor)
+			if b.period > b.maxOpenFor/2 {
+				b.period = max(b.period, b.maxOpenFor) // no overflow
+			} else {
+				b.period *= 2
 			}
 			changed = b.setLocked(Open, t, p.tr)
 		}
@@ -790,7 +796,7 @@ func (b *Breaker) setLocked(to State, t int64, tr tracer) bool {
 	if b.onChange == nil && !tr.wantsStates() || from == to {
 		return false
 	}
-	b.pending = append(b.pending, change{from, to, tr})
+	b.pending = append(b.pending, queued{change{from, to}, tr})
 	return true
 }
 
@@ -819,7 +825,7 @@ func (b *Breaker) deliver() {
 // notify calls OnStateChange with c. If the callback panics, the panic goes
 // on up, and the changes still pending are delivered by the next goroutine
 // that makes one.
-func (b *Breaker) notify(c change) {
+func (b *Breaker) notify(c queued) {
 	returned := false
 	defer func() {
 		if !returned {
@@ -849,7 +855,7 @@ func (b *Breaker) deliverHolding(p Permit) {
 	delivered = true
 }
 
-// State returns the breaker's state. An Open breaker whose OpenFor has
+// State returns the breaker's state. An Open breaker whose Open period has
 // passed is HalfOpen from that moment: State makes the change (and tells
 // OnStateChange) if no call has yet.
 func (b *Breaker) State() State {

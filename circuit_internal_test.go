@@ -3,6 +3,8 @@ package backoff
 import (
 	"errors"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -85,6 +87,130 @@ func TestBreakerWindowStress(t *testing.T) {
 		}
 		if got := b.word.Load() >> stateShift; State(got&3) != Closed || got>>2 != 0 {
 			t.Errorf("state %v, generation %d: want closed, 0", State(got&3), got>>2)
+		}
+	})
+}
+
+func TestFractionOf(t *testing.T) {
+	tests := []struct {
+		r        float64
+		num, den uint64
+	}{
+		{0.28, 7, 25},
+		{0.5, 1, 2},
+		{1, 1, 1},
+		{0.1, 1, 10},
+		{0.3, 3, 10},
+		{1.0 / 3, 1, 3},
+		{2.0 / 3, 2, 3},
+		{0.57, 57, 100},
+		// Simpler than 123456789/10^9, and no ratio of fewer than 10^8
+		// calls lies between the two.
+		{0.123456789, 13566680, 109890109},
+		{1e-9, 1, 1_000_000_000},
+		// Too fine for a denominator of 2^62: the least fraction above.
+		{5e-324, 1, maxDen},
+		{1e-300, 1, maxDen},
+	}
+	for _, tt := range tests {
+		num, den := fractionOf(tt.r)
+		if num != tt.num || den != tt.den {
+			t.Errorf("fractionOf(%v) = %d/%d, want %d/%d", tt.r, num, den, tt.num, tt.den)
+		}
+	}
+}
+
+func TestFractionOfRoundsBack(t *testing.T) {
+	// The fraction rounds to the ratio, and none with a smaller
+	// denominator does.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		r := rng.Float64()
+		if r == 0 {
+			continue
+		}
+		if rng.IntN(2) == 0 {
+			r = float64(rng.IntN(1000)+1) / float64(rng.IntN(1000)+1000)
+		}
+		num, den := fractionOf(r)
+		if den > maxDen || num > den {
+			t.Fatalf("fractionOf(%v) = %d/%d", r, num, den)
+		}
+		if f, _ := new(big.Rat).SetFrac(new(big.Int).SetUint64(num), new(big.Int).SetUint64(den)).Float64(); f != r {
+			t.Fatalf("fractionOf(%v) = %d/%d, which is %v", r, num, den, f)
+		}
+		if den < 1e6 {
+			for q := uint64(1); q < den; q++ {
+				for _, p := range []uint64{uint64(r * float64(q)), uint64(r*float64(q)) + 1} {
+					if float64(p)/float64(q) == r && new(big.Rat).SetFrac64(int64(p), int64(q)).Cmp(new(big.Rat).SetFrac64(int64(num), int64(den))) != 0 {
+						t.Fatalf("fractionOf(%v) = %d/%d, but %d/%d is simpler", r, num, den, p, q)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCeilFraction(t *testing.T) {
+	// Against a search over every denominator up to a small limit.
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		x := new(big.Rat).SetFrac64(rng.Int64N(1000)+1, rng.Int64N(100_000)+1001)
+		const limit = 200
+		got := ceilFraction(x, limit)
+		var want *big.Rat
+		for q := int64(1); q <= limit; q++ {
+			// the least p/q ≥ x: p = ceil(x·q)
+			xq := new(big.Rat).Mul(x, new(big.Rat).SetInt64(q))
+			p := new(big.Int).Quo(xq.Num(), xq.Denom())
+			if new(big.Rat).SetInt(p).Cmp(xq) < 0 {
+				p.Add(p, big.NewInt(1))
+			}
+			c := new(big.Rat).SetFrac(p, big.NewInt(q))
+			if want == nil || c.Cmp(want) < 0 {
+				want = c
+			}
+		}
+		if got.Cmp(want) != 0 {
+			t.Fatalf("ceilFraction(%v, %d) = %v, want %v", x, limit, got, want)
+		}
+	}
+}
+
+func TestBreakerBucketSpill(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A bucket whose packed word nears its capacity moves its counts to
+		// wider ones, and the ratio still reads them all.
+		b := NewBreaker(BreakerSettings{ConsecutiveFailures: math.MaxInt, FailureRatio: 0.5, MinCalls: 1})
+		p, err := b.Allow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Done(nil) // starts bucket 0
+		k := &b.buckets[0]
+		k.n.Store((spillAfter-2)<<32 | 5)
+		errFail := errors.New("fail")
+		for range 3 {
+			p, err := b.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Done(errFail)
+		}
+		// The second failure made n spill.
+		if k.n.Load() != oneCall|1 || k.calls.Load() != spillAfter || k.failures.Load() != 7 {
+			t.Fatalf("packed %#x, spilled %d calls, %d failures", k.n.Load(), k.calls.Load(), k.failures.Load())
+		}
+		calls, failures := windowCounts(b, b.now())
+		if calls != spillAfter+1 || failures != 8 {
+			t.Fatalf("window holds %d calls, %d failures; want %d, 8", calls, failures, spillAfter+1)
+		}
+		if b.State() != Closed {
+			t.Fatalf("state %v: 8 failures of 2^31+1 calls are below 0.5", b.State())
+		}
+		b.Reset()
+		if calls, _ := windowCounts(b, b.now()); calls != 0 || k.calls.Load() != 0 {
+			t.Fatalf("after Reset the window holds %d calls", calls)
 		}
 	})
 }

@@ -677,6 +677,7 @@ func TestNewBreakerPanics(t *testing.T) {
 		{"MinCalls", backoff.BreakerSettings{MinCalls: -1}, "MinCalls"},
 		{"Window", backoff.BreakerSettings{Window: -time.Second}, "Window"},
 		{"OpenFor", backoff.BreakerSettings{OpenFor: -1}, "OpenFor"},
+		{"MaxOpenFor", backoff.BreakerSettings{MaxOpenFor: -time.Second}, "negative MaxOpenFor -1000000000"},
 		{"HalfOpenProbes", backoff.BreakerSettings{HalfOpenProbes: -2}, "HalfOpenProbes"},
 		{"FailureRatio negative", backoff.BreakerSettings{FailureRatio: -0.1}, "FailureRatio"},
 		{"FailureRatio above 1", backoff.BreakerSettings{FailureRatio: 1.5}, "FailureRatio"},
@@ -1106,3 +1107,305 @@ var (
 	production    = backoff.Production()
 	edge          = backoff.Edge()
 )
+
+func TestBreakerFailureRatioExact(t *testing.T) {
+	tests := []struct {
+		name              string
+		ratio             float64
+		successes, failed int // successes first, then failures
+		want              backoff.State
+	}{
+		{"7 of 25 reaches 0.28", 0.28, 18, 7, backoff.Open},
+		{"6 of 25 does not", 0.28, 19, 6, backoff.Closed},
+		{"3 of 10 reaches 0.3", 0.3, 7, 3, backoff.Open},
+		{"7 of 10 reaches 0.7", 0.7, 3, 7, backoff.Open},
+		{"1 of 3 reaches 1/3", 1.0 / 3, 2, 1, backoff.Open},
+		{"33 of 100 does not reach 1/3", 1.0 / 3, 67, 33, backoff.Closed},
+		{"1 of 10 reaches 0.1", 0.1, 9, 1, backoff.Open},
+		{"57 of 100 reaches 0.57", 0.57, 43, 57, backoff.Open},
+		{"all of them reach 1", 1, 0, 25, backoff.Open},
+		{"24 of 25 do not reach 1", 1, 1, 24, backoff.Closed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := backoff.NewBreaker(backoff.BreakerSettings{
+					ConsecutiveFailures: math.MaxInt,
+					FailureRatio:        tt.ratio,
+					MinCalls:            tt.successes + tt.failed,
+				})
+				calls(t, b, tt.successes, nil)
+				calls(t, b, tt.failed, errDown)
+				assert.Equal(t, tt.want, b.State())
+			})
+		})
+	}
+}
+
+func TestBreakerFailureRatioConcurrent(t *testing.T) {
+	// Every goroutine reports a success, then a failure, and so on: in any
+	// interleaving, at most half the results seen at any moment are
+	// failures, below the FailureRatio of 0.6. A failure read without its
+	// call (torn counts) makes the breaker open.
+	const goroutines, perG = 8, 20_000
+	for round := range 5 {
+		synctest.Test(t, func(t *testing.T) {
+			var log changes
+			b := backoff.NewBreaker(backoff.BreakerSettings{
+				ConsecutiveFailures: math.MaxInt,
+				FailureRatio:        0.6,
+				MinCalls:            3,
+				OnStateChange:       log.record,
+			})
+			var wg sync.WaitGroup
+			for range goroutines {
+				wg.Go(func() {
+					for i := range perG {
+						p, err := b.Allow()
+						if err != nil {
+							return
+						}
+						if i%2 == 0 {
+							p.Done(nil)
+						} else {
+							p.Done(errDown)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, backoff.Closed, b.State(), "round %d", round)
+			assert.Empty(t, log.get(), "round %d", round)
+		})
+	}
+}
+
+func TestBreakerWindowForgets(t *testing.T) {
+	s := backoff.BreakerSettings{
+		ConsecutiveFailures: math.MaxInt,
+		FailureRatio:        0.5,
+		MinCalls:            4,
+		Window:              10 * time.Second,
+		OpenFor:             time.Second,
+	}
+	tests := []struct {
+		name  string
+		close func(t *testing.T, b *backoff.Breaker)
+	}{
+		{"Reset at once", func(t *testing.T, b *backoff.Breaker) { b.Reset() }},
+		{"Reset a second later", func(t *testing.T, b *backoff.Breaker) {
+			time.Sleep(time.Second)
+			b.Reset()
+		}},
+		{"a probe closes it, OpenFor shorter than Window", func(t *testing.T, b *backoff.Breaker) {
+			time.Sleep(time.Second)
+			call(t, b, nil)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := backoff.NewBreaker(s)
+				calls(t, b, 4, errDown)
+				require.Equal(t, backoff.Open, b.State())
+				tt.close(t, b)
+				require.Equal(t, backoff.Closed, b.State())
+				call(t, b, errDown)
+				assert.Equal(t, backoff.Closed, b.State(), "the window forgot the failures before the close")
+				calls(t, b, 2, errDown)
+				assert.Equal(t, backoff.Closed, b.State())
+				call(t, b, errDown)
+				assert.Equal(t, backoff.Open, b.State(), "four failures since the close")
+			})
+		})
+	}
+}
+
+func TestBreakerMaxOpenFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log changes
+		b := backoff.NewBreaker(backoff.BreakerSettings{
+			ConsecutiveFailures: 1,
+			OpenFor:             time.Second,
+			MaxOpenFor:          5 * time.Second,
+			OnStateChange:       log.record,
+		})
+		call(t, b, errDown)
+		// Each failed probe doubles the next Open period, up to MaxOpenFor.
+		for _, period := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
+			requireRefused(t, b, period)
+			time.Sleep(period - 1)
+			requireRefused(t, b, 1)
+			time.Sleep(1)
+			require.Equal(t, backoff.HalfOpen, b.State())
+			call(t, b, errDown)
+			require.Equal(t, backoff.Open, b.State())
+		}
+		// Trip restarts the period in force, and does not grow it.
+		time.Sleep(2 * time.Second)
+		b.Trip()
+		requireRefused(t, b, 5*time.Second)
+		time.Sleep(5 * time.Second)
+		// A neutral probe changes nothing; a successful one closes it, and
+		// the next Open period is OpenFor again.
+		call(t, b, context.Canceled)
+		assert.Equal(t, backoff.HalfOpen, b.State())
+		call(t, b, nil)
+		assert.Equal(t, backoff.Closed, b.State())
+		call(t, b, errDown)
+		requireRefused(t, b, time.Second)
+		time.Sleep(time.Second)
+		call(t, b, errDown)
+		requireRefused(t, b, 2*time.Second)
+		// Reset brings it back too, and so does Trip after it.
+		b.Reset()
+		b.Trip()
+		requireRefused(t, b, time.Second)
+		got := log.get()
+		require.Len(t, got, 18)
+		assert.Equal(t, []string{"half-open->closed", "closed->open", "open->half-open", "half-open->open", "open->closed", "closed->open"}, got[12:])
+	})
+}
+
+func TestBreakerMaxOpenForNoGrowth(t *testing.T) {
+	for _, maxOpenFor := range []time.Duration{0, time.Second, 3 * time.Second} {
+		t.Run(maxOpenFor.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// MaxOpenFor not above OpenFor: every Open period is OpenFor.
+				b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OpenFor: 3 * time.Second, MaxOpenFor: maxOpenFor})
+				call(t, b, errDown)
+				for range 3 {
+					requireRefused(t, b, 3*time.Second)
+					time.Sleep(3 * time.Second)
+					call(t, b, errDown)
+				}
+				requireRefused(t, b, 3*time.Second)
+			})
+		})
+	}
+}
+
+func TestBreakerMaxOpenForHoldsSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A probe holds its slot for the Open period in force, which has
+		// grown to 2s: a long outage is probed rarely.
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OpenFor: time.Second, MaxOpenFor: 30 * time.Second})
+		b.Trip()
+		time.Sleep(time.Second)
+		call(t, b, errDown)
+		time.Sleep(2 * time.Second)
+		_, err := b.Allow()
+		require.NoError(t, err)
+		requireRefused(t, b, 2*time.Second)
+		time.Sleep(2 * time.Second)
+		_, err = b.Allow()
+		require.NoError(t, err, "the hung probe's slot is given to another")
+	})
+}
+
+// service holds a zero Breaker as a plain field, as users write it.
+type service struct {
+	name    string
+	breaker backoff.Breaker
+}
+
+func TestZeroBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The zero Breaker behaves as NewBreaker(BreakerSettings{}).
+		var s service
+		b := &s.breaker
+		assert.Equal(t, backoff.Closed, b.State())
+		calls(t, b, 3, nil)
+		calls(t, b, 4, errDown)
+		assert.Equal(t, backoff.Closed, b.State())
+		call(t, b, context.Canceled)
+		call(t, b, errDown)
+		assert.Equal(t, backoff.Open, b.State(), "the fifth failure in a row")
+		requireRefused(t, b, 30*time.Second)
+		time.Sleep(30 * time.Second)
+		assert.Equal(t, backoff.HalfOpen, b.State())
+		p, err := b.Allow()
+		require.NoError(t, err)
+		requireRefused(t, b, 30*time.Second)
+		p.Done(nil)
+		assert.Equal(t, backoff.Closed, b.State())
+
+		var s2 service
+		s2.breaker.Trip()
+		requireRefused(t, &s2.breaker, 30*time.Second)
+		s2.breaker.Reset()
+		assert.Equal(t, backoff.Closed, s2.breaker.State())
+		call(t, &s2.breaker, errDown)
+
+		var s3 service
+		s3.breaker.Reset()
+		calls(t, &s3.breaker, 5, errDown)
+		assert.Equal(t, backoff.Open, s3.breaker.State())
+	})
+}
+
+func TestZeroBreakerConcurrent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Goroutines race to give a zero Breaker its defaults.
+		var s service
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 100 {
+					p, err := s.breaker.Allow()
+					if err != nil {
+						continue
+					}
+					if (g+i)%3 == 0 {
+						p.Done(errDown)
+					} else {
+						p.Done(nil)
+					}
+					if g == 0 && i == 50 {
+						s.breaker.Reset()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		s.breaker.Reset()
+		calls(t, &s.breaker, 4, errDown)
+		assert.Equal(t, backoff.Closed, s.breaker.State())
+		call(t, &s.breaker, errDown)
+		requireRefused(t, &s.breaker, 30*time.Second)
+	})
+}
+
+func TestRetryZeroBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var s service
+		n := 0
+		opts := []backoff.Option{backoff.WithBreaker(&s.breaker), backoff.WithStrategy(backoff.Fixed(0)), backoff.WithMaxAttempts(3)}
+		_, err := backoff.Retry(t.Context(), alwaysFails(&n), opts...)
+		require.ErrorIs(t, err, backoff.ErrExhausted)
+		// The fifth failure in a row opens it, in the second call.
+		_, err = backoff.Retry(t.Context(), alwaysFails(&n), opts...)
+		require.ErrorIs(t, err, backoff.ErrCircuitOpen)
+		assert.Equal(t, 5, n)
+		_, err = backoff.Retry(t.Context(), alwaysFails(&n), opts...)
+		var e *backoff.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, &backoff.Error{Reason: &backoff.OpenError{RetryAfter: 30 * time.Second}}, e)
+		assert.Equal(t, 5, n)
+	})
+}
+
+func TestBreakerHugeMaxOpenFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Doubling saturates at MaxOpenFor, with no overflow, and the end
+		// of the Open period at the end of time.
+		const openFor = time.Duration(1 << 62)
+		b := backoff.NewBreaker(backoff.BreakerSettings{ConsecutiveFailures: 1, OpenFor: openFor, MaxOpenFor: math.MaxInt64})
+		call(t, b, errDown)
+		requireRefused(t, b, openFor)
+		time.Sleep(openFor)
+		call(t, b, errDown)
+		requireRefused(t, b, math.MaxInt64-openFor)
+		assert.Equal(t, backoff.Open, b.State())
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/backoff-go/backoff"
 )
@@ -39,6 +40,61 @@ func ExampleBreaker() {
 	// breaker: closed -> open
 	// call 2 error: service down
 	// call 3 refused: true
+}
+
+// With MaxOpenFor, each probe that fails doubles the next Open period, so a
+// long outage is probed rarely; a probe that succeeds closes the breaker and
+// brings the period back to OpenFor.
+func ExampleBreakerSettings_maxOpenFor() {
+	clock := &stepClock{} // its After moves its time on: a wait passes at once
+	b := backoff.NewBreaker(backoff.BreakerSettings{
+		ConsecutiveFailures: 1,
+		OpenFor:             time.Second,
+		MaxOpenFor:          4 * time.Second,
+		Clock:               clock,
+	})
+	p, _ := b.Allow()
+	p.Done(errors.New("service down"))
+	for _, healthy := range []bool{false, false, false, true} {
+		_, err := b.Allow()
+		var oe *backoff.OpenError
+		if errors.As(err, &oe) {
+			fmt.Println("refused, retry after", oe.RetryAfter)
+			<-clock.After(oe.RetryAfter)
+		}
+		probe, _ := b.Allow()
+		if healthy {
+			probe.Done(nil)
+		} else {
+			probe.Done(errors.New("still down"))
+		}
+	}
+	fmt.Println(b.State())
+	// Output:
+	// refused, retry after 1s
+	// refused, retry after 2s
+	// refused, retry after 4s
+	// refused, retry after 4s
+	// closed
+}
+
+// The zero Breaker is ready to use, with the default settings: a field of
+// a struct needs no constructor.
+func ExampleBreaker_zero() {
+	var client struct {
+		breaker backoff.Breaker
+	}
+	for range 5 {
+		p, _ := client.breaker.Allow()
+		p.Done(errors.New("service down"))
+	}
+	_, err := client.breaker.Allow()
+	var oe *backoff.OpenError
+	if errors.As(err, &oe) {
+		fmt.Println(client.breaker.State(), "for", oe.RetryAfter.Round(time.Second))
+	}
+	// Output:
+	// open for 30s
 }
 
 // Retry stops at once when the breaker opens.

@@ -17,9 +17,25 @@ func Development() Option {
 
 // Production is a policy for a service's calls to another service: 4
 // attempts with Classified{Transient: FullJitter(Exponential{Initial: 200ms,
-// Max: 30s})} (so a rate limit gets steady 1s waits, or what the server
-// asks for), a new Breaker with default settings and a new Budget with
-// default settings.
+// Max: 30s})}, whose Temporary waits are paced by the server (what it asked
+// for, plus up to 20%), a new service breaker (see below) and a new
+// Budget{Ratio: 0.2, Burst: 10}.
+//
+// The budget's ratio is Finagle's: a service where one call in five meets a
+// fault needs about 0.2 retries per call, which a 10% budget cannot cover,
+// while retries still cannot more than add a fifth to the load of a service
+// that is failing.
+//
+// The service breaker is BreakerSettings{FailureRatio: 0.5, MinCalls: 20,
+// Window: 10s, ConsecutiveFailures: 10, OpenFor: 1s, MaxOpenFor: 30s}. It
+// trips on a failure ratio, the rule of resilience4j and Polly, which
+// independent faults do not reach; a run of 10 failures is the backstop for
+// low traffic (faults that hit one call in five make such a run about once
+// in ten million calls). It comes back one second after a short stall, and
+// each failed probe doubles the next Open period up to 30s, so a long outage
+// is probed rarely. Its default IsFailure does not count a 429, or an error
+// with a server-requested wait: the service is up and said when to come
+// back.
 //
 // Each call of Production builds a new breaker and budget, and one Option
 // value shares them among all the calls it is given to: build it once per
@@ -28,15 +44,17 @@ func Production() Option {
 	return Options(
 		WithMaxAttempts(4),
 		WithStrategy(Classified{Transient: FullJitter(Exponential{Initial: 200 * time.Millisecond, Max: 30 * time.Second})}),
-		WithBreaker(NewBreaker(BreakerSettings{})),
-		WithBudget(NewBudget(BudgetSettings{})),
+		WithBreaker(serviceBreaker()),
+		WithBudget(NewBudget(BudgetSettings{Ratio: 0.2, Burst: 10})),
 	)
 }
 
 // Edge is a policy for calls on a user's critical path, where a slow answer
 // is as bad as none: 2 attempts with FullJitter(Exponential{Initial: 500ms,
-// Max: 30s}), a new Breaker with default settings, and no budget (it turns
-// off one that an earlier option set).
+// Max: 30s}), a new service breaker, as in [Production], and no budget (it
+// turns off one that an earlier option set): with one retry at most, retries
+// can at most double the load, and the breaker stops them when the service
+// fails.
 //
 // Each call of Edge builds a new breaker, and one Option value shares it
 // among all the calls it is given to: build it once per service.
@@ -44,7 +62,19 @@ func Edge() Option {
 	return Options(
 		WithMaxAttempts(2),
 		WithStrategy(FullJitter(Exponential{Initial: 500 * time.Millisecond, Max: 30 * time.Second})),
-		WithBreaker(NewBreaker(BreakerSettings{})),
+		WithBreaker(serviceBreaker()),
 		WithBudget(nil),
 	)
+}
+
+// serviceBreaker is the breaker of Production and Edge.
+func serviceBreaker() *Breaker {
+	return NewBreaker(BreakerSettings{
+		FailureRatio:        0.5,
+		MinCalls:            20,
+		Window:              10 * time.Second,
+		ConsecutiveFailures: 10,
+		OpenFor:             time.Second,
+		MaxOpenFor:          30 * time.Second,
+	})
 }
