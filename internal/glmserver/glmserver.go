@@ -163,6 +163,7 @@ type Server struct {
 	closed  bool
 	handler sync.WaitGroup // ServeHTTP calls in progress
 	scriptN int
+	limits  limiter // the caps of SetLimits (limits.go)
 
 	hs     *http.Server
 	ln     net.Listener
@@ -408,6 +409,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.admit(w) {
+		return
+	}
+	defer s.release()
 	fault := s.next()
 	if fault == Slow {
 		s.counts[cSlow].Add(1)
