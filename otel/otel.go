@@ -9,6 +9,7 @@ package otel
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -31,8 +32,14 @@ const ScopeName = "github.com/backoff-go/backoff/otel"
 type Option func(*config)
 
 type config struct {
-	mp metric.MeterProvider
-	tp trace.TracerProvider
+	mp       metric.MeterProvider
+	tp       trace.TracerProvider
+	limiters []namedLimiter
+}
+
+type namedLimiter struct {
+	name string
+	l    *backoff.Limiter
 }
 
 // WithMeterProvider sets the meter provider; nil, or no option, means the
@@ -45,6 +52,18 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // global one (otel.GetTracerProvider).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tp = tp }
+}
+
+// WithLimiter reports l's learned concurrency and rate as the gauges
+// MetricLimiterConcurrency and MetricLimiterRate, with the attribute
+// LimiterName set to name; the Trace alone cannot see them, as they change
+// between calls. Give it once per Limiter. A nil l is skipped.
+func WithLimiter(name string, l *backoff.Limiter) Option {
+	return func(c *config) {
+		if l != nil {
+			c.limiters = append(c.limiters, namedLimiter{name, l})
+		}
+	}
 }
 
 // Metric names. There is no semantic convention for retries yet, so they
@@ -73,6 +92,12 @@ const (
 	// A counter of a breaker's changes of state, with BreakerFrom and
 	// BreakerTo.
 	MetricBreakerStateChanges = "backoff.breaker.state_changes"
+	// A gauge of the concurrency a Limiter has learned (WithLimiter).
+	MetricLimiterConcurrency = "backoff.limiter.concurrency"
+	// A gauge of the rate a Limiter paces calls at, in requests per second
+	// (WithLimiter); no point while the Limiter paces nothing (its Rate is
+	// +Inf, which exporters cannot carry).
+	MetricLimiterRate = "backoff.limiter.rate"
 )
 
 // Attribute keys of the metrics.
@@ -82,6 +107,7 @@ const (
 	Reason      = attribute.Key("backoff.reason")       // backoff.ReasonName, or limiter for a refusal
 	BreakerFrom = attribute.Key("backoff.breaker.from") // closed, open, half-open
 	BreakerTo   = attribute.Key("backoff.breaker.to")
+	LimiterName = attribute.Key("backoff.limiter.name") // WithLimiter's name
 )
 
 // Trace returns a [backoff.Trace] that records the metrics named above on
@@ -183,6 +209,9 @@ func newRecorder(c config) *recorder {
 	r.changes, err = m.Int64Counter(MetricBreakerStateChanges, metric.WithUnit("{change}"),
 		metric.WithDescription("Changes of a circuit breaker's state."))
 	note(err)
+	if len(c.limiters) > 0 {
+		note(observeLimiters(m, c.limiters))
+	}
 	if len(errs) > 0 {
 		otel.Handle(errors.Join(errs...))
 	}
@@ -327,4 +356,32 @@ func (r *recorder) refused(reason error) {
 
 func (r *recorder) breakerState(_ *backoff.Breaker, from, to backoff.State) {
 	r.changes.Add(context.Background(), 1, metric.WithAttributes(BreakerFrom.String(from.String()), BreakerTo.String(to.String())))
+}
+
+// observeLimiters registers the gauges of the limiters.
+func observeLimiters(m metric.Meter, ls []namedLimiter) error {
+	conc, err := m.Int64ObservableGauge(MetricLimiterConcurrency, metric.WithUnit("{request}"),
+		metric.WithDescription("The concurrency a limiter has learned: how many calls may run at once."))
+	if err != nil {
+		return err
+	}
+	rate, err := m.Float64ObservableGauge(MetricLimiterRate, metric.WithUnit("{request}/s"),
+		metric.WithDescription("The rate a limiter paces calls at; no point while it paces nothing."))
+	if err != nil {
+		return err
+	}
+	sets := make([]metric.ObserveOption, len(ls))
+	for i, l := range ls {
+		sets[i] = metric.WithAttributeSet(attribute.NewSet(LimiterName.String(l.name)))
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for i, l := range ls {
+			o.ObserveInt64(conc, int64(l.l.Concurrency()), sets[i])
+			if r := l.l.Rate(); !math.IsInf(r, 0) {
+				o.ObserveFloat64(rate, r, sets[i])
+			}
+		}
+		return nil
+	}, conc, rate)
+	return err
 }

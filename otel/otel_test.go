@@ -63,6 +63,14 @@ func (s *sdk) series(t *testing.T) []string {
 				for _, p := range d.DataPoints {
 					out = append(out, fmt.Sprintf("%s%s = %d", m.Name, attrs(p.Attributes), p.Value))
 				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					out = append(out, fmt.Sprintf("%s%s = %d", m.Name, attrs(p.Attributes), p.Value))
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					out = append(out, fmt.Sprintf("%s%s = %g", m.Name, attrs(p.Attributes), p.Value))
+				}
 			case metricdata.Histogram[int64]:
 				for _, p := range d.DataPoints {
 					out = append(out, fmt.Sprintf("%s%s count=%d sum=%d", m.Name, attrs(p.Attributes), p.Count, p.Sum))
@@ -236,4 +244,17 @@ func TestTraceDefaults(t *testing.T) {
 	tr := botel.Trace(nil, botel.WithMeterProvider(nil))
 	require.NotNil(t, tr)
 	require.NoError(t, backoff.Do(context.Background(), func(context.Context) error { return nil }, backoff.WithTrace(tr)))
+}
+
+func TestLimiterGauges(t *testing.T) {
+	s := newSDK(t)
+	paced := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 8, InitialRate: 20})
+	unpaced := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 4})
+	botel.Trace(botel.WithMeterProvider(s.mp), botel.WithTracerProvider(s.tp),
+		botel.WithLimiter("glm", paced), botel.WithLimiter("other", unpaced), botel.WithLimiter("none", nil))
+	assert.Equal(t, []string{
+		"backoff.limiter.concurrency{backoff.limiter.name=glm} = 8",
+		"backoff.limiter.concurrency{backoff.limiter.name=other} = 4",
+		"backoff.limiter.rate{backoff.limiter.name=glm} = 20",
+	}, s.series(t))
 }
