@@ -166,10 +166,50 @@ type recorder struct {
 
 	spans sync.Map // *http.Request → trace.Span, from AttemptStart to AttemptDone
 
-	// Attribute sets made once, so that recording a common case does not
-	// build one.
-	original, retry, success metric.MeasurementOption
-	callOK                   metric.MeasurementOption
+	// The options of the common cases, made once: a variadic argument
+	// built at each call would be allocated, as the API's methods are
+	// called through an interface.
+	original, retry []metric.AddOption    // attempt.started
+	success         []metric.RecordOption // attempt.duration
+	callOK          []metric.AddOption    // calls
+	// The options of the other cases, made at their first use: failures by
+	// error.type, calls by reason, refusals, breaker changes. Each set is
+	// small: statuses, a few names, states.
+	failed sync.Map // error.type string → []metric.RecordOption
+	added  sync.Map // addKey → []metric.AddOption
+}
+
+// addKey names the attributes of a counter's data point.
+type addKey struct {
+	metric string
+	a, b   string
+}
+
+// addOpts returns the options of the data point with attributes ka=a and,
+// when kb is set, kb=b.
+func (r *recorder) addOpts(metricName string, ka attribute.Key, a string, kb attribute.Key, b string) []metric.AddOption {
+	k := addKey{metricName, a, b}
+	if v, ok := r.added.Load(k); ok {
+		return v.([]metric.AddOption)
+	}
+	kv := []attribute.KeyValue{ka.String(a)}
+	if kb != "" {
+		kv = append(kv, kb.String(b))
+	}
+	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kv...))}
+	v, _ := r.added.LoadOrStore(k, opts)
+	return v.([]metric.AddOption)
+}
+
+// failedOpts returns the options of a failed attempt's duration.
+func (r *recorder) failedOpts(errType attribute.KeyValue) []metric.RecordOption {
+	k := errType.Value.AsString()
+	if v, ok := r.failed.Load(k); ok {
+		return v.([]metric.RecordOption)
+	}
+	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(Outcome.String("failure"), errType))}
+	v, _ := r.failed.LoadOrStore(k, opts)
+	return v.([]metric.RecordOption)
 }
 
 func newRecorder(c config) *recorder {
@@ -215,10 +255,11 @@ func newRecorder(c config) *recorder {
 	if len(errs) > 0 {
 		otel.Handle(errors.Join(errs...))
 	}
-	r.original = metric.WithAttributeSet(attribute.NewSet(AttemptType.String("original")))
-	r.retry = metric.WithAttributeSet(attribute.NewSet(AttemptType.String("retry")))
-	r.success = metric.WithAttributeSet(attribute.NewSet(Outcome.String("success")))
-	r.callOK = r.success
+	success := metric.WithAttributeSet(attribute.NewSet(Outcome.String("success")))
+	r.original = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttemptType.String("original")))}
+	r.retry = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttemptType.String("retry")))}
+	r.success = []metric.RecordOption{success}
+	r.callOK = []metric.AddOption{success}
 	return r
 }
 
@@ -228,9 +269,9 @@ func (r *recorder) attemptStart(a backoff.TraceAttempt) {
 		ctx = a.Request.Context()
 	}
 	if a.Number <= 1 {
-		r.started.Add(ctx, 1, r.original)
+		r.started.Add(ctx, 1, r.original...)
 	} else {
-		r.started.Add(ctx, 1, r.retry)
+		r.started.Add(ctx, 1, r.retry...)
 	}
 	if a.Request == nil {
 		return
@@ -289,9 +330,9 @@ func (r *recorder) attemptDone(a backoff.TraceAttempt, err error, d time.Duratio
 		status = se.Code
 	}
 	if err == nil {
-		r.duration.Record(ctx, d.Seconds(), r.success)
+		r.duration.Record(ctx, d.Seconds(), r.success...)
 	} else {
-		r.duration.Record(ctx, d.Seconds(), metric.WithAttributes(Outcome.String("failure"), errorType(err, status)))
+		r.duration.Record(ctx, d.Seconds(), r.failedOpts(errorType(err, status))...)
 	}
 	if a.Request == nil {
 		return
@@ -337,10 +378,10 @@ func (r *recorder) done(attempts int, err error) {
 	ctx := context.Background()
 	r.retries.Record(ctx, int64(max(attempts-1, 0)))
 	if err == nil {
-		r.calls.Add(ctx, 1, r.callOK)
+		r.calls.Add(ctx, 1, r.callOK...)
 		return
 	}
-	r.calls.Add(ctx, 1, metric.WithAttributes(Outcome.String("failure"), Reason.String(backoff.ReasonName(err))))
+	r.calls.Add(ctx, 1, r.addOpts(MetricCalls, Outcome, "failure", Reason, backoff.ReasonName(err))...)
 }
 
 func (r *recorder) refused(reason error) {
@@ -351,11 +392,11 @@ func (r *recorder) refused(reason error) {
 	case errors.Is(reason, backoff.ErrBudget):
 		name = "budget"
 	}
-	r.refusals.Add(context.Background(), 1, metric.WithAttributes(Reason.String(name)))
+	r.refusals.Add(context.Background(), 1, r.addOpts(MetricRefusals, Reason, name, "", "")...)
 }
 
 func (r *recorder) breakerState(_ *backoff.Breaker, from, to backoff.State) {
-	r.changes.Add(context.Background(), 1, metric.WithAttributes(BreakerFrom.String(from.String()), BreakerTo.String(to.String())))
+	r.changes.Add(context.Background(), 1, r.addOpts(MetricBreakerStateChanges, BreakerFrom, from.String(), BreakerTo, to.String())...)
 }
 
 // observeLimiters registers the gauges of the limiters.
