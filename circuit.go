@@ -454,7 +454,10 @@ type Permit struct {
 // In the Closed state Allow takes no lock, allocates nothing and reads no
 // clock. A refusal allocates its *OpenError.
 func (b *Breaker) Allow() (Permit, error) {
-	return b.allow(tracer{})
+	if w := b.word.Load(); stateOf(w) == Closed {
+		return Permit{b: b, tag: tagOf(w)}, nil
+	}
+	return b.allowSlow(tracer{})
 }
 
 // allow is Allow for a call whose traces are told of the changes of state

@@ -113,6 +113,10 @@ func contextTrace(ctx context.Context) *Trace {
 	if !contextTraces.Load() {
 		return nil
 	}
+	return traceOf(ctx)
+}
+
+func traceOf(ctx context.Context) *Trace {
 	t, _ := ctx.Value(traceKey{}).(*Trace)
 	return t
 }
