@@ -439,7 +439,11 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		}
 		var began time.Time
 		if at.on() {
-			traceStart(at, TraceAttempt{Number: n}, permit)
+			if permit.b != nil {
+				traceStart(at, TraceAttempt{Number: n}, permit)
+			} else {
+				at.attemptStart(TraceAttempt{Number: n})
+			}
 		}
 		if obs != nil || at.timed() {
 			began = now(c.clock)
@@ -530,7 +534,11 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			c.notify(a, wait)
 		}
 		if tr.on() {
-			traceWait(tr, a, wait, c.budget)
+			if c.budget != nil {
+				traceWait(tr, a, wait, c.budget)
+			} else {
+				tr.wait(traced(a), wait)
+			}
 		}
 		if sleep(ctx, c.clock, wait, &timer) != nil || closed(done) {
 			return zero, tr.stop(doneError(ctx, n, a.Err))

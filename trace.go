@@ -394,8 +394,8 @@ func (t tracer) stop(e *Error) *Error {
 	return e
 }
 
-// traceStart tells the traces that an attempt starts. If a callback panics,
-// the attempt's permit is settled as for a panic in op, so that a probe's
+// traceStart tells the traces that an attempt under permit p starts. If a
+// callback panics, p is settled as for a panic in op, so that a probe's
 // slot is not kept.
 func traceStart(t tracer, a TraceAttempt, p Permit) {
 	started := false
@@ -408,19 +408,24 @@ func traceStart(t tracer, a TraceAttempt, p Permit) {
 	started = true
 }
 
-// traceWait tells the traces of a wait before a retry. If a callback
-// panics, the retry is not made: the budget gets back the token that was
-// taken for it.
+// traceWait tells the traces of a wait before a retry that drew a token on
+// b. If a callback panics, the retry is not made: b gets the token back.
 func traceWait(t tracer, a Attempt, d time.Duration, b *Budget) {
 	told := false
 	defer func() {
-		if !told && b != nil {
+		if !told {
 			b.refund()
 		}
 	}()
-	if ae, ok := a.Err.(*attemptError); ok {
-		a.Err = ae.err // as Transport's notify sees it
-	}
-	t.wait(a, d)
+	t.wait(traced(a), d)
 	told = true
+}
+
+// traced is a as the traces see it: through Transport, with the attempt's
+// own error, as Transport's notify sees it.
+func traced(a Attempt) Attempt {
+	if ae, ok := a.Err.(*attemptError); ok {
+		a.Err = ae.err
+	}
+	return a
 }
