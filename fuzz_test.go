@@ -162,6 +162,29 @@ func FuzzStrategies(f *testing.F) {
 		if a.Class < backoff.Permanent && (!ok || w < 0 || w > 30*time.Second) {
 			t.Fatalf("zero Classified on %v = %v, %v; want within [0, 30s]", a.Class, w, ok)
 		}
+
+		// Server-paced: After (or 1s) plus up to a fifth more, saturating.
+		ta := a
+		ta.Class, ta.After = backoff.Temporary, time.Duration(prev)
+		base := time.Second
+		if ta.After > 0 {
+			base = ta.After
+		}
+		hi = base + base/5
+		if hi < base {
+			hi = maxDuration
+		}
+		w, ok = backoff.Classified{}.Delay(ta)
+		switch {
+		case !ok:
+			t.Fatalf("zero Classified stopped on %+v", ta)
+		case base/5 == 0:
+			if w != base {
+				t.Fatalf("zero Classified on Temporary with After %v = %v, want it exactly", ta.After, w)
+			}
+		case w < base, w >= hi && !(hi == maxDuration && w == maxDuration):
+			t.Fatalf("zero Classified on Temporary with After %v, Random %v = %v, outside [%v, %v)", ta.After, random, w, base, hi)
+		}
 	})
 }
 

@@ -79,13 +79,13 @@ import (
 // (http.Request.WithContext) with its own context and body, sharing the URL
 // and Header with the caller's request, which a RoundTripper only reads.
 //
-// [WithAttemptTimeout] bounds each attempt until its response headers arrive
-// (and the body bytes it reads before handing the response on: the 4 KiB of
-// a failed status, a body that BufferBody reads):
-// an attempt that times out, while the request's context lives, is Transient
-// and is retried (for a non-idempotent request, only as the rule above
-// allows). Once the headers are in, the timeout is disarmed, so it never cuts
-// off a body that the caller is still reading; the attempt's context ends
+// [WithAttemptTimeout] bounds each attempt until its response headers arrive,
+// and the body bytes that Transport reads before it hands the response on
+// (the first 4 KiB of a failed status, a body that BufferBody reads): an
+// attempt that times out, while the request's context lives, is Transient and
+// is retried (for a non-idempotent request, only as the rule above allows).
+// Once those are in, the timeout is disarmed, so it never cuts off a body
+// that the caller is still reading; the attempt's context ends
 // when the caller closes the returned body (reaching EOF is not enough: close
 // it, as always), which is why the returned body is then wrapped. While a
 // discarded response is drained, the timeout applies again. Without an
@@ -126,7 +126,8 @@ type Transport struct {
 	// up to BufferBody bytes, before it is returned, so that a connection
 	// cut in the middle of the body is a failed attempt, retried under the
 	// rules above (the idempotency rule included), instead of an error in
-	// the caller's read. A body longer than BufferBody (by its
+	// the caller's read; when no retry follows, RoundTrip returns that
+	// read's error in its [*Error], and no response. A body longer than BufferBody (by its
 	// Content-Length, or once that many bytes are read) is returned as it
 	// streams, the bytes read given back first; a body of Content-Type
 	// text/event-stream, and a 101 Switching Protocols connection, are
@@ -189,16 +190,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The attempts tell the traces of themselves, with their request.
 	c.ctxTrace, c.selfTraced = contextTrace(req.Context()), true
 	// rt lives in this frame: the success path allocates nothing for it.
-	rt := roundTrip{
-		tr:  tracer{c.trace, c.ctxTrace},
-		req: req, base: t.Base, hasBody: hasBody, retryAll: t.RetryNonIdempotent,
-		bufferBody: t.BufferBody,
-		// The attempt timeout is applied by the attempts rather than by
-		// retry, whose attempt context would end when the attempt returns,
-		// while the caller still has a body to read.
-		timeout: c.attemptTimeout, clock: c.clock,
-		classifier: c.classifier, notify: c.notify,
-	}
+	// Its fields are set one by one, which the compiler stores in place;
+	// a composite literal is built aside and copied.
+	var rt roundTrip
+	rt.req, rt.base, rt.hasBody, rt.retryAll = req, t.Base, hasBody, t.RetryNonIdempotent
+	rt.bufferBody = t.BufferBody
+	// The attempt timeout is applied by the attempts rather than by retry,
+	// whose attempt context would end when the attempt returns, while the
+	// caller still has a body to read.
+	rt.timeout, rt.clock = c.attemptTimeout, c.clock
+	rt.classifier, rt.notify = c.classifier, c.notify
+	rt.tr = tracer{c.trace, c.ctxTrace}
 	if rt.base == nil {
 		rt.base = http.DefaultTransport
 	}
@@ -259,9 +261,13 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		rt.f.discard() // in case retry did not notify before this attempt
 	}
 	rt.n++
-	a := attempt{ctx: ctx}
-	if err := a.prepare(rt); err != nil {
-		return nil, err
+	// The checks around prepare and succeeded keep the success path of a
+	// plain request to one call beyond Base's.
+	a := attempt{ctx: ctx, req: rt.req}
+	if rt.timeout > 0 || rt.hasBody {
+		if err := a.prepare(rt); err != nil {
+			return nil, err
+		}
 	}
 	if rt.tr.on() {
 		return a.traced(rt)
@@ -271,6 +277,9 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
+		if a.ta == nil && rt.bufferBody == 0 {
+			return resp, nil // nothing to read, no timer to disarm
+		}
 		return a.succeeded(rt, resp)
 	}
 	return nil, a.failed(rt, resp)

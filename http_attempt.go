@@ -30,7 +30,7 @@ type attempt struct {
 // prepare sets a.req: the caller's request itself when nothing in it has to
 // change (the first attempt, or any attempt without a body, when there is no
 // attempt timeout), else a shallow copy with the attempt's context and a
-// fresh body.
+// fresh body. Without a body or an attempt timeout it has nothing to do.
 func (a *attempt) prepare(rt *roundTrip) error {
 	a.req = rt.req
 	if rt.timeout > 0 {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -134,3 +135,29 @@ func BenchmarkTransportOverhead(b *testing.B) {
 }
 
 var sinkResp *http.Response
+
+// BenchmarkTransportFailedBody is the cost of one failed response (a 503 with
+// an error body, retried at once) before the success that follows, from
+// memory: what reading the first 4 KiB for the classifier adds, by the size
+// of the error body. "bare-retry" is the same two answers without a body to
+// read, the floor.
+func BenchmarkTransportFailedBody(b *testing.B) {
+	for _, size := range []int{0, 300, 4096, 16384} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			payload := bytes.Repeat([]byte("e"), size)
+			n := 0
+			base := roundTripFunc(func(*http.Request) (*http.Response, error) {
+				if n++; n%2 == 1 {
+					return &http.Response{StatusCode: 503, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(payload))}, nil
+				}
+				return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+			})
+			tr := &backoff.Transport{Base: base, Options: []backoff.Option{backoff.WithStrategy(backoff.Fixed(0))}}
+			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkResp, _ = tr.RoundTrip(req)
+			}
+		})
+	}
+}

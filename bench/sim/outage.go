@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -221,10 +222,11 @@ func (r *request) begin(now time.Duration) bool {
 type next uint8
 
 const (
-	succeeded       next = iota
-	retryNow             // retry after r.prev
-	gaveUp               // permanent, out of attempts, or the strategy said stop
-	refusedByBudget      // the budget refused the retry
+	succeeded        next = iota
+	retryNow              // retry after r.prev
+	gaveUp                // permanent, out of attempts, or the strategy said stop
+	refusedByBudget       // the budget refused the retry
+	refusedByBreaker      // the breaker stays open past the wait
 )
 
 // end ends the attempt of r in flight at now, which succeeded when ok and
@@ -255,10 +257,20 @@ func (r *request) end(now time.Duration, ok bool, random func() float64) next {
 	if !more {
 		return gaveUp
 	}
+	wait = max(wait, 0)
+	if c.Breaker != nil && c.Breaker.State() == backoff.Open {
+		// Retry stops before a wait that would end while the breaker
+		// still refuses. An Open breaker's Allow takes no permit and says
+		// how long it stays open.
+		var oe *backoff.OpenError
+		if _, err := c.Breaker.Allow(); errors.As(err, &oe) && oe.RetryAfter > wait {
+			return refusedByBreaker
+		}
+	}
 	if c.Budget != nil && !c.Budget.TryWithdraw() {
 		return refusedByBudget
 	}
-	r.prev = max(wait, 0)
+	r.prev = wait
 	return retryNow
 }
 
@@ -276,8 +288,9 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // breaker's Allow before every attempt (a refusal ends the request), a budget
 // Deposit before the first, each attempt's result to its permit's Done and to
 // an Observer strategy, then for a failure its Class, the attempt limit, the
-// strategy's Delay with Attempt.Random from the run's generator, and the
-// budget's TryWithdraw before the wait. The server serves attempts one at a
+// strategy's Delay with Attempt.Random from the run's generator, a stop when
+// the breaker would still be open at the end of the wait, and the budget's
+// TryWithdraw before the wait. The server serves attempts one at a
 // time in arrival order, Service each, and does no work during the stall; it
 // also serves attempts whose client has already given up on them. An attempt
 // whose answer would come later than Timeout after it was sent fails at
@@ -368,6 +381,9 @@ func RunOutage(cfg OutageConfig, p OutagePolicy, seed uint64) (OutageRun, error)
 			q.push(now+r.prev, outageEvent{kind: evSend, id: id})
 		case refusedByBudget:
 			run.Refused++
+			finish(r, now, false)
+		case refusedByBreaker:
+			run.Rejected++
 			finish(r, now, false)
 		default:
 			finish(r, now, next == succeeded)

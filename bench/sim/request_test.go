@@ -165,7 +165,7 @@ func TestRequestDrivesLikeRetry(t *testing.T) {
 						now += r.prev
 						continue
 					}
-					gotEnds = append(gotEnds, map[next]string{succeeded: "succeeded", gaveUp: "gave up", refusedByBudget: "budget refused"}[n])
+					gotEnds = append(gotEnds, map[next]string{succeeded: "succeeded", gaveUp: "gave up", refusedByBudget: "budget refused", refusedByBreaker: "breaker refused"}[n])
 					break
 				}
 				now += gap
