@@ -137,7 +137,8 @@ func (e *OpenError) Is(target error) bool { return target == ErrCircuitOpen }
 // left. Once the Open period has passed it is HalfOpen (State reports it at
 // exactly its end): up to HalfOpenProbes probes run at once, HalfOpenProbes
 // successes in all close it, and any probe failure opens it again, for
-// OpenFor or, with MaxOpenFor, for twice the period before.
+// OpenFor or, with MaxOpenFor, for twice the period before (up to
+// MaxOpenFor).
 //
 // Each call takes a [Permit] from Allow and reports its result to the
 // permit's Done. A permit taken before a change of state counts for nothing

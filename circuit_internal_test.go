@@ -214,3 +214,40 @@ func TestBreakerBucketSpill(t *testing.T) {
 		}
 	})
 }
+
+func TestBreakerRefusesFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// What is left of the Open period in force, as it grows; 0 once a
+		// probe could go, and in HalfOpen and Closed.
+		b := NewBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenFor: time.Second, MaxOpenFor: 3 * time.Second})
+		errFail := errors.New("fail")
+		check := func(want time.Duration) {
+			t.Helper()
+			if got := b.refusesFor(); got != want {
+				t.Fatalf("refusesFor %v, want %v", got, want)
+			}
+		}
+		check(0)
+		b.Trip()
+		check(time.Second)
+		time.Sleep(400 * time.Millisecond)
+		check(600 * time.Millisecond)
+		time.Sleep(600 * time.Millisecond)
+		check(0) // Open still, until a call or State moves it on
+		for _, period := range []time.Duration{2 * time.Second, 3 * time.Second, 3 * time.Second} {
+			p, err := b.Allow()
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(0)
+			p.Done(errFail)
+			check(period)
+			time.Sleep(period)
+		}
+		p, _ := b.Allow()
+		p.Done(nil)
+		check(0)
+		b.Trip()
+		check(time.Second)
+	})
+}

@@ -299,7 +299,7 @@ func TestBreakerOpenAndHalfOpen(t *testing.T) {
 		time.Sleep(20*time.Second - 1)
 		assert.Equal(t, backoff.Open, b.State())
 		requireRefused(t, b, 1)
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		assert.Equal(t, backoff.HalfOpen, b.State(), "HalfOpen at exactly OpenFor")
 		assert.Equal(t, []string{"closed->open", "open->half-open"}, log.get())
 		call(t, b, nil)
@@ -399,7 +399,7 @@ func TestBreakerProbeThatNeverReports(t *testing.T) {
 		require.NoError(t, err)
 		time.Sleep(10*time.Second - 1)
 		requireRefused(t, b, 1)
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		p, err := b.Allow()
 		require.NoError(t, err, "the slot is free after OpenFor")
 		requireRefused(t, b, 10*time.Second)
@@ -1236,7 +1236,7 @@ func TestBreakerMaxOpenFor(t *testing.T) {
 			requireRefused(t, b, period)
 			time.Sleep(period - 1)
 			requireRefused(t, b, 1)
-			time.Sleep(1)
+			time.Sleep(time.Nanosecond)
 			require.Equal(t, backoff.HalfOpen, b.State())
 			call(t, b, errDown)
 			require.Equal(t, backoff.Open, b.State())
@@ -1305,7 +1305,6 @@ func TestBreakerMaxOpenForHoldsSlot(t *testing.T) {
 
 // service holds a zero Breaker as a plain field, as users write it.
 type service struct {
-	name    string
 	breaker backoff.Breaker
 }
 
@@ -1408,4 +1407,44 @@ func TestBreakerHugeMaxOpenFor(t *testing.T) {
 		requireRefused(t, b, math.MaxInt64-openFor)
 		assert.Equal(t, backoff.Open, b.State())
 	})
+}
+
+// BenchmarkBreakerClosed is the Closed path, Allow then Done(nil), of a
+// breaker from NewBreaker and of a zero Breaker, which takes its defaults
+// lazily off this path.
+func BenchmarkBreakerClosed(b *testing.B) {
+	var zero struct{ b backoff.Breaker }
+	for _, c := range []struct {
+		name string
+		b    *backoff.Breaker
+	}{
+		{"NewBreaker", backoff.NewBreaker(backoff.BreakerSettings{})},
+		{"zero", &zero.b},
+		{"ratio", backoff.NewBreaker(backoff.BreakerSettings{FailureRatio: 0.5})},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.Run("single", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p, err := c.b.Allow()
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.Done(nil)
+				}
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						p, err := c.b.Allow()
+						if err != nil {
+							panic(err)
+						}
+						p.Done(nil)
+					}
+				})
+			})
+		})
+	}
 }

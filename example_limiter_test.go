@@ -40,3 +40,23 @@ func ExampleLimiter_Acquire() {
 	// Output:
 	// shutting down
 }
+
+// WithLimiter paces every attempt of Retry (and of Transport): here the
+// limiter starts at 2 requests/s, so the second call waits half a second on
+// its clock.
+func ExampleWithLimiter() {
+	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := backoff.NewLimiter(backoff.LimiterSettings{InitialRate: 2, Clock: clock})
+	for i := range 2 {
+		err := backoff.Do(context.Background(), func(context.Context) error {
+			fmt.Println("call", i, "at", clock.Now().Format("15:04:05.000"))
+			return nil
+		}, backoff.WithLimiter(l), backoff.WithClock(clock))
+		if err != nil {
+			fmt.Println(err)
+		}
+	}
+	// Output:
+	// call 0 at 00:00:00.000
+	// call 1 at 00:00:00.500
+}

@@ -135,6 +135,9 @@ func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
 	if err == nil {
 		if resp.StatusCode < http.StatusBadRequest {
 			held, err = a.succeeded(rt, resp)
+			if err == nil && rt.slot.l != nil {
+				held.Body = rt.holdSlot(held.Body)
+			}
 		} else {
 			err = a.failed(rt, resp)
 		}
@@ -411,6 +414,7 @@ type attemptError struct {
 	notSent   bool // the connection was never made
 	timedOut  bool // the attempt's own timeout fired
 	permanent bool // retrying cannot help (GetBody failed)
+	slot      Slot // the attempt's limiter slot, until classifyAttempt reports it
 }
 
 func (e *attemptError) Error() string { return e.err.Error() }
@@ -426,6 +430,11 @@ func classifyAttempt(err error) Class {
 	class := a.f.classifier(a.err)
 	if a.timedOut && class >= Permanent {
 		class = Transient
+	}
+	if a.slot.l != nil {
+		// The user's class, before the idempotency rule, which says what
+		// may be resent, not what the server meant.
+		a.slot.report(verdictOf(a.err, class, serverDelay(a.err)))
 	}
 	if a.permanent {
 		return Permanent

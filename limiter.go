@@ -454,6 +454,46 @@ func (l *Limiter) wake() {
 // about load. It is in the signature so that a delay-based rule (Vegas,
 // Gradient) could be chosen without changing any caller.
 func (s Slot) Done(err error, latency time.Duration) {
+	v := vSuccess
+	if err != nil {
+		v = vNeutral
+		if isThrottle(err) {
+			v = vThrottled
+		}
+	}
+	s.report(v)
+}
+
+// verdict is what an outcome teaches a Limiter.
+type verdict uint8
+
+const (
+	vSuccess verdict = iota
+	vThrottled
+	vNeutral
+)
+
+// verdictOf is the verdict on a failed attempt that [Retry] has classified:
+// its class and server-requested wait are Retry's, from its classifier (so
+// llm.Classify's view counts), and only a 429 is read from the error itself.
+func verdictOf(err error, class Class, delay time.Duration) verdict {
+	if class >= Permanent {
+		return vNeutral
+	}
+	if delay > 0 {
+		return vThrottled
+	}
+	var f facts
+	f.scan(err)
+	if f.status != nil && f.status.Code == http.StatusTooManyRequests {
+		return vThrottled
+	}
+	return vNeutral
+}
+
+// report ends s with verdict v; only the first report of a Slot counts, and
+// none teaches anything once the context given to Acquire has ended.
+func (s Slot) report(v verdict) {
 	l := s.l
 	if l == nil {
 		return
@@ -463,16 +503,16 @@ func (s Slot) Done(err error, latency time.Duration) {
 		return
 	}
 	l.wake()
-	if closed(s.done) {
+	if v == vNeutral || closed(s.done) {
 		return
 	}
-	if err == nil {
+	if v == vSuccess {
 		if limit := l.limit.Load(); 2*inUse >= limit && limit < int64(l.s.MaxConcurrency) {
 			l.grow()
 		}
 		return
 	}
-	if isThrottle(err) && s.epoch == l.epoch.Load() {
+	if s.epoch == l.epoch.Load() {
 		l.throttle(s.epoch)
 	}
 }

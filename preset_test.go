@@ -76,6 +76,8 @@ func TestProductionStrategy(t *testing.T) {
 			assert.Equal(t, 4, n)
 			require.Len(t, waits, 3)
 			for _, w := range waits {
+				// The server-paced Temporary wait of Classified: 1s plus
+				// up to 20% when the server asked for nothing.
 				assert.GreaterOrEqual(t, w, time.Second)
 				assert.Less(t, w, 1200*time.Millisecond)
 			}

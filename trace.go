@@ -394,14 +394,15 @@ func (t tracer) stop(e *Error) *Error {
 	return e
 }
 
-// traceStart tells the traces that an attempt under permit p starts. If a
-// callback panics, p is settled as for a panic in op, so that a probe's
-// slot is not kept.
-func traceStart(t tracer, a TraceAttempt, p Permit) {
+// traceStart tells the traces that an attempt under permit p and limiter
+// slot s starts. If a callback panics, p and s are settled as for a panic in
+// op, so that neither a probe's slot nor the limiter's is kept.
+func traceStart(t tracer, a TraceAttempt, p Permit, s Slot) {
 	started := false
 	defer func() {
 		if !started {
 			p.fail()
+			s.report(vNeutral)
 		}
 	}()
 	t.attemptStart(a)

@@ -539,3 +539,79 @@ func TestReasonName(t *testing.T) {
 		assert.Equal(t, tc.want, backoff.ReasonName(tc.err), "%v", tc.err)
 	}
 }
+
+func TestTraceLimiterRefused(t *testing.T) {
+	// A wait for a limiter's slot that the context ends is a refusal.
+	synctest.Test(t, func(t *testing.T) {
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 1})
+		held, err := l.Acquire(context.Background())
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var r traceLog
+		_, err = backoff.Retry(ctx, scripted(), backoff.WithLimiter(l), backoff.WithTrace(r.trace("")))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, []string{
+			"refused context deadline exceeded",
+			"end 0 backoff: context deadline exceeded before any attempt",
+		}, r.events)
+		held.Done(nil, 0)
+
+		// With the slot free, the attempts go, each holding it.
+		r.events = nil
+		_, err = backoff.Retry(context.Background(), scripted(errBlip), backoff.WithLimiter(l),
+			backoff.WithStrategy(backoff.Fixed(time.Second)), backoff.WithTrace(r.trace("")))
+		require.NoError(t, err)
+		assert.Equal(t, []string{
+			"start 1 req=false", "done 1 blip 10ms status=0", "wait 1 transient 1s",
+			"start 2 req=false", "done 2 nil 10ms status=0", "end 2 nil",
+		}, r.events)
+	})
+}
+
+func TestTracePanicAttemptStartLimiter(t *testing.T) {
+	// A panic in AttemptStart gives the limiter's slot back.
+	l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 1})
+	tr := &backoff.Trace{AttemptStart: func(backoff.TraceAttempt) { panic(errPanic) }}
+	r := recovered(func() {
+		backoff.Do(context.Background(), func(context.Context) error { return nil },
+			backoff.WithLimiter(l), backoff.WithTrace(tr))
+	})
+	assert.Equal(t, errPanic, r)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, err := l.Acquire(ctx)
+		require.NoError(t, err, "the slot is free again")
+		s.Done(nil, 0)
+	})
+}
+
+func TestTraceTransportLimiter(t *testing.T) {
+	// Through Transport with a trace, a successful attempt still holds its
+	// limiter slot until the body is closed.
+	synctest.Test(t, func(t *testing.T) {
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 1})
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("x")), Request: req}, nil
+		})
+		var r traceLog
+		rt := &backoff.Transport{Base: base, Options: []backoff.Option{backoff.WithLimiter(l), backoff.WithTrace(r.trace(""))}}
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		acquire := func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			s, err := l.Acquire(ctx)
+			if err == nil {
+				s.Done(nil, 0)
+			}
+			return err
+		}
+		require.ErrorIs(t, acquire(), context.DeadlineExceeded, "the open body holds the slot")
+		resp.Body.Close()
+		require.NoError(t, acquire())
+		assert.Equal(t, "end 1 nil", r.events[len(r.events)-1])
+	})
+}

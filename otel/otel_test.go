@@ -258,3 +258,22 @@ func TestLimiterGauges(t *testing.T) {
 		"backoff.limiter.rate{backoff.limiter.name=glm} = 20",
 	}, s.series(t))
 }
+
+func TestLimiterRefusal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSDK(t)
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 1})
+		held, err := l.Acquire(context.Background())
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err = backoff.Do(ctx, func(context.Context) error { return nil }, backoff.WithLimiter(l), backoff.WithTrace(s.trace()))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		held.Done(nil, 0)
+		assert.Equal(t, []string{
+			"backoff.client.call.retries count=1 sum=0",
+			"backoff.client.calls{backoff.outcome=failure,backoff.reason=timeout} = 1",
+			"backoff.client.refusals{backoff.reason=limiter} = 1",
+		}, s.series(t))
+	})
+}
