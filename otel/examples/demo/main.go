@@ -80,6 +80,9 @@ func run(out io.Writer, requests, workers int, seed uint64, printSpans bool) err
 
 	breaker := backoff.NewBreaker(backoff.BreakerSettings{FailureRatio: 0.5, MinCalls: 20, Window: 10 * time.Second,
 		ConsecutiveFailures: 10, OpenFor: 300 * time.Millisecond, MaxOpenFor: 5 * time.Second})
+	// The client learns the server's limits: its concurrency and rate are
+	// gauges.
+	limiter := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: workers})
 	network := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer network.CloseIdleConnections()
 	client := &http.Client{Transport: &backoff.Transport{
@@ -87,7 +90,9 @@ func run(out io.Writer, requests, workers int, seed uint64, printSpans bool) err
 		Options: []backoff.Option{
 			backoff.Production(),
 			backoff.WithBreaker(breaker), // Production's, with an OpenFor that a short run can see end
-			backoff.WithTrace(botel.Trace(botel.WithMeterProvider(mp), botel.WithTracerProvider(tp))),
+			backoff.WithLimiter(limiter),
+			backoff.WithTrace(botel.Trace(botel.WithMeterProvider(mp), botel.WithTracerProvider(tp),
+				botel.WithLimiter("glm", limiter))),
 		},
 		RetryNonIdempotent: true, // a chat completion can be asked again
 	}}

@@ -21,7 +21,7 @@ func TestRun(t *testing.T) {
 	m := regexp.MustCompile(`attempt spans: (\d+); server: \{Requests:(\d+) `).FindStringSubmatch(out.String())
 	require.NotNil(t, m, out.String())
 	assert.Equal(t, m[2], m[1])
-	for _, name := range []string{"backoff.client.attempt.started", "backoff.client.attempt.duration", "backoff.client.calls"} {
+	for _, name := range []string{"backoff.client.attempt.started", "backoff.client.attempt.duration", "backoff.client.calls", "backoff.limiter.concurrency"} {
 		assert.Contains(t, out.String(), `"Name": "`+name+`"`)
 	}
 	assert.Error(t, run(&out, 0, 1, 1, false))
