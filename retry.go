@@ -381,6 +381,9 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 		// Nothing has to happen around the first attempt: make it here, so
 		// that a success costs little more than the call of op.
 		if !closed(ctx.Done()) {
+			if c.trace != nil {
+				return retryTracedFirst(ctx, op, c)
+			}
 			v, err := op(ctx)
 			if err == nil {
 				return v, nil
@@ -399,6 +402,28 @@ func retryOpts[T any](ctx context.Context, op func(context.Context) (T, error), 
 	return retry(ctx, op, &c, nil)
 }
 
+// retryTracedFirst is Retry's inline first attempt for a bare config with a
+// trace: a success is told to the trace without the frame of retry, which
+// costs more than the trace's own calls.
+func retryTracedFirst[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (T, error) {
+	tr := tracer{cfg: c.trace}
+	tr.attemptStart(TraceAttempt{Number: 1})
+	var began time.Time
+	timed := tr.timed()
+	if timed {
+		began = now(c.clock)
+	}
+	v, err := op(ctx)
+	if timed {
+		tr.attemptDone(TraceAttempt{Number: 1}, err, since(c.clock, began))
+	}
+	if err == nil {
+		tr.done(1, nil)
+		return v, nil
+	}
+	return retry(ctx, op, c, err)
+}
+
 // retryWithContextTrace is Retry for a context that holds a trace: c, which
 // Retry may share with other calls, is copied to hold it.
 func retryWithContextTrace[T any](ctx context.Context, op func(context.Context) (T, error), c *config, t *Trace) (T, error) {
@@ -407,10 +432,10 @@ func retryWithContextTrace[T any](ctx context.Context, op func(context.Context) 
 	return retry(ctx, op, &cc, nil)
 }
 
-// isBare reports whether the first attempt needs nothing around it: no
-// breaker, budget, observer, trace, attempt timeout or elapsed-time limit.
+// isBare reports whether the first attempt needs nothing around it but a
+// trace: no breaker, budget, observer, attempt timeout or elapsed-time limit.
 func (c *config) isBare() bool {
-	return c.breaker == nil && c.budget == nil && c.observer == nil && c.trace == nil &&
+	return c.breaker == nil && c.budget == nil && c.observer == nil &&
 		c.attemptTimeout == 0 && c.maxElapsed == 0 && c.limiter == nil
 }
 
@@ -431,7 +456,9 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	var zero T
 	// Done returns the same channel every time: read it once.
 	done := ctx.Done()
-	tr := tracer{c.trace, c.ctxTrace} // first != nil only when there is none
+	// A non-nil first was made by Retry, which told c.trace of it; a
+	// context trace then is none (retryWithContextTrace passes nil).
+	tr := tracer{c.trace, c.ctxTrace}
 	if first == nil && closed(done) {
 		return zero, tr.stop(doneError(ctx, 0, nil))
 	}
@@ -484,14 +511,15 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			c.budget.Deposit()
 		}
 		var began time.Time
-		if at.on() {
+		told := first != nil // the attempt was made, and told, by Retry
+		if at.on() && !told {
 			if permit.b != nil || slot.l != nil {
 				traceStart(at, TraceAttempt{Number: n}, permit, slot)
 			} else {
 				at.attemptStart(TraceAttempt{Number: n})
 			}
 		}
-		if obs != nil || at.timed() {
+		if obs != nil || at.timed() && !told {
 			began = now(c.clock)
 		}
 		var (
@@ -509,14 +537,14 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		default:
 			v, err = op(ctx)
 		}
-		if obs != nil || at.timed() {
+		if obs != nil || at.timed() && !told {
 			latency := since(c.clock, began)
 			if obs != nil && (err == nil || !closed(done)) {
 				// A failure after the caller's context ended says
 				// nothing of the service.
 				obs.Observe(Outcome{Err: err, Latency: latency})
 			}
-			if c.breaker == nil && slot.l == nil && at.timed() { // else told under the permit
+			if c.breaker == nil && slot.l == nil && at.timed() && !told { // else told under the permit, or by Retry
 				at.attemptDone(TraceAttempt{Number: n}, err, latency)
 			}
 		}

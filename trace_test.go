@@ -77,10 +77,20 @@ func scripted(errs ...error) func(context.Context) (int, error) {
 var errBlip = errors.New("blip")
 
 func TestTraceRetry(t *testing.T) {
+	// Options resolved per call, and a bundle, with which Retry makes the
+	// first attempt itself.
+	var r traceLog
+	tr := r.trace("")
+	perCall := []backoff.Option{backoff.WithStrategy(backoff.Fixed(time.Second)), backoff.WithTrace(tr)}
+	for name, opts := range map[string][]backoff.Option{"per-call": perCall, "bundle": {backoff.Options(perCall...)}} {
+		t.Run(name, func(t *testing.T) { testTraceRetry(t, &r, opts) })
+	}
+}
+
+func testTraceRetry(t *testing.T, r *traceLog, opts []backoff.Option) {
 	synctest.Test(t, func(t *testing.T) {
-		var r traceLog
-		v, err := backoff.Retry(context.Background(), scripted(errBlip, errBlip),
-			backoff.WithStrategy(backoff.Fixed(time.Second)), backoff.WithTrace(r.trace("")))
+		r.events = nil
+		v, err := backoff.Retry(context.Background(), scripted(errBlip, errBlip), opts...)
 		require.NoError(t, err)
 		assert.Equal(t, 3, v)
 		assert.Equal(t, []string{
