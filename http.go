@@ -199,6 +199,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	c := newConfig(t.Options)
+	// The attempts tell the traces of themselves, with their request.
+	c.ctxTrace, c.selfTraced = contextTrace(req.Context()), true
 	// rt lives in this frame: the success path allocates nothing for it.
 	// Its fields are set one by one, which the compiler stores in place;
 	// a composite literal is built aside and copied.
@@ -210,6 +212,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// caller still has a body to read.
 	rt.timeout, rt.clock = c.attemptTimeout, c.clock
 	rt.classifier, rt.notify = c.classifier, c.notify
+	rt.tr = tracer{c.trace, c.ctxTrace}
 	if rt.base == nil {
 		rt.base = http.DefaultTransport
 	}
@@ -269,6 +272,7 @@ type roundTrip struct {
 	retryAll   bool                         // RetryNonIdempotent
 	hasBody    bool                         // req has a body to send
 	bufferBody int64                        // Transport.BufferBody
+	tr         tracer                       // told of each attempt
 
 	n           int  // attempts started
 	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
@@ -296,6 +300,9 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		if err := a.prepare(rt); err != nil {
 			return nil, err
 		}
+	}
+	if rt.tr.on() {
+		return a.traced(rt)
 	}
 	resp, err := a.send(rt)
 	if err != nil {
