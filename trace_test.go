@@ -191,8 +191,7 @@ func TestTraceBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var r traceLog
 		var seen []string
-		var b *backoff.Breaker
-		b = backoff.NewBreaker(backoff.BreakerSettings{
+		b := backoff.NewBreaker(backoff.BreakerSettings{
 			ConsecutiveFailures: 2, OpenFor: time.Second,
 			OnStateChange: func(from, to backoff.State) {
 				seen = append(seen, fmt.Sprintf("OnStateChange %v->%v", from, to))

@@ -94,7 +94,7 @@ func attrs(set attribute.Set) string {
 	}
 	var kv []string
 	for _, a := range set.ToSlice() {
-		kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+		kv = append(kv, string(a.Key)+"="+a.Value.String())
 	}
 	return "{" + strings.Join(kv, ",") + "}"
 }
@@ -144,7 +144,7 @@ func TestTransportSpansAndMetrics(t *testing.T) {
 			assert.Equal(t, parent.SpanContext().TraceID(), sp.SpanContext().TraceID())
 			var kv []string
 			for _, a := range sp.Attributes() {
-				kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+				kv = append(kv, string(a.Key)+"="+a.Value.String())
 			}
 			slices.Sort(kv)
 			got = append(got, fmt.Sprintf("%s %s %v %s [%s]", sp.Name(), sp.SpanKind(), sp.EndTime().Sub(sp.StartTime()),
