@@ -268,8 +268,8 @@ func WithNotify(f func(a Attempt, wait time.Duration)) Option {
 // WithBreaker guards every attempt with b: each attempt takes a [Permit]
 // from b.Allow and reports its error to the permit's Done; an attempt that
 // panics, or runs out its [WithAttemptTimeout], counts as a failure (the
-// panic then goes on up), and a failure after the caller's context ended is
-// neutral. When b refuses an attempt, or would still refuse one at the end of
+// panic then goes on up), and an attempt whose caller's context ended while
+// it ran is neutral, whatever its result. When b refuses an attempt, or would still refuse one at the end of
 // the next wait, Retry stops at once with [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
 // nil means no breaker (the default), and turns off one set by an earlier
 // option, such as [Production]'s.
@@ -350,10 +350,10 @@ func newConfig(opts []Option) config {
 //     runs no attempt, and cancelling during a wait returns at once.
 //
 // The wait is at least what the server asked for, which the strategy sees in
-// [Attempt].After. A failed attempt whose caller's context ended while it ran
-// (cancelled, with any cause, or past its deadline) teaches nothing: it is
-// neutral for the breaker, and not told to an Observer, since the failure is
-// the caller's doing. (A success is a success, and counts, even then.)
+// [Attempt].After. An attempt whose caller's context ended while it ran
+// (cancelled, with any cause, or past its deadline) teaches nothing: its
+// result, success or failure, is neutral for the breaker and the limiter, and
+// is not told to an Observer, since its end was the caller's doing.
 //
 // op gets ctx itself, or with WithAttemptTimeout a context derived from it.
 // A panic in op is not recovered: it
@@ -542,8 +542,8 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		}
 		if obs != nil || at.timed() && !told {
 			latency := since(c.clock, began)
-			if obs != nil && (err == nil || !closed(done)) {
-				// A failure after the caller's context ended says
+			if obs != nil && !closed(done) {
+				// An attempt whose caller's context ended says
 				// nothing of the service.
 				obs.Observe(Outcome{Err: err, Latency: latency})
 			}
@@ -670,9 +670,10 @@ func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, 
 		// make of op's error: as for Retry's own class, the attempt's own
 		// timeout is a failure.
 		p.fail()
-	case err != nil && ended(ctx):
-		// The caller gave up (with any cause, or at its deadline): the
-		// failure is the caller's doing, not the service's.
+	case ended(ctx):
+		// The caller gave up (with any cause, or at its deadline) while
+		// the attempt ran: a failure is the caller's doing, not the
+		// service's, and a success that raced the end proves as little.
 		p.neutral()
 	default:
 		p.Done(err)
