@@ -25,6 +25,19 @@
 // library's run different faults from the first retry on, and the gap
 // would mix luck with policy.) Against a real server, -compare=false runs
 // the library only.
+//
+// -trace writes the library's backoff.SlogTrace records to stderr: one per
+// retry, give-up and change of the breaker's state. The summary lists the
+// breaker's changes, with their times, in any case.
+//
+// -rate-limit turns on the embedded server's caps, at half the default
+// load: 8 requests in progress and 100 requests/s from a bucket of 10 (set
+// by -cap-concurrency, -cap-rate, -cap-burst), answered with z.ai's 429s
+// 1302 and 1303. The library then runs twice, without and with one
+// backoff.Limiter shared by all the workers, as one API key would share it,
+// and each block gives the share of attempts answered 429. Random 429s and
+// 503s are off with it unless -429 or -503 asks for them: they come
+// whatever the load, and a Limiter takes each for a throttle.
 package main
 
 import (
