@@ -39,6 +39,10 @@ import (
 // the panic goes on up like one of op, after the breaker and the budget have
 // settled the attempt as for a panic in op.
 //
+// AttemptDone's duration costs two clock reads per attempt, which Retry and
+// Transport make only when some trace of the call has an AttemptDone: a
+// trace without it is cheaper (see bench/RESULTS.md).
+//
 // A Trace is only read, so one value is safe for concurrent use by any
 // number of calls, as long as its functions are.
 type Trace struct {
