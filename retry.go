@@ -377,8 +377,10 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 		}
 		c = opts[0].full // one bundle, resolved when it was built
 	}
-	if t := contextTrace(ctx); t != nil {
-		return retryWithContextTrace(ctx, op, c, t)
+	if contextTraces.Load() { // a plain load: contextTrace is not inlined
+		if t := traceOf(ctx); t != nil {
+			return retryWithContextTrace(ctx, op, c, t)
+		}
 	}
 	if c.bare {
 		// Nothing has to happen around the first attempt: make it here, so

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,6 +83,17 @@ func WithTrace(t *Trace) Option {
 // traceKey is the context key of a ContextWithTrace trace.
 type traceKey struct{}
 
+// contextTraces reports whether ContextWithTrace was ever called in this
+// process. Until it is, no context can hold a trace, so Retry and Transport
+// skip the lookup: ctx.Value walks the whole chain of a context that holds
+// no such value, which made a successful Retry 1.45 times as slow on
+// Background (7.5 ns against 10.9 ns, interleaved medians) and costs some
+// 20 ns more on a server request's context. It is the package's one piece
+// of mutable state besides the pool of peek buffers, and like that pool it
+// changes no result: it only goes from false to true, and only decides
+// whether a lookup that would find nothing is made.
+var contextTraces atomic.Bool
+
 // ContextWithTrace returns a copy of ctx that carries t, for the one call of
 // [Retry], [Do] or [Transport.RoundTrip] (through the request's context)
 // that it is given to: the per-call trace of net/http/httptrace. As with
@@ -99,17 +111,19 @@ func ContextWithTrace(ctx context.Context, t *Trace) context.Context {
 	if old, _ := ctx.Value(traceKey{}).(*Trace); old != nil {
 		t = composeTraces(t, old)
 	}
+	contextTraces.Store(true)
 	return context.WithValue(ctx, traceKey{}, t)
 }
 
-// contextTrace returns the trace that ctx holds, or nil. Every call looks,
-// as net/http looks for an httptrace.ClientTrace on every request: a context
-// that holds no trace is walked to its root (about 1 ns for Background,
-// some 20 ns for a server request's context), which is the whole cost of
-// ContextWithTrace to a call that does not use it. Knowing that no context
-// anywhere holds a trace would spare it, but only through state shared by
-// the whole process, which this package keeps none of.
+// contextTrace returns the trace that ctx holds, or nil.
 func contextTrace(ctx context.Context) *Trace {
+	if !contextTraces.Load() {
+		return nil
+	}
+	return traceOf(ctx)
+}
+
+func traceOf(ctx context.Context) *Trace {
 	t, _ := ctx.Value(traceKey{}).(*Trace)
 	return t
 }

@@ -115,26 +115,32 @@ func serverContext() (context.Context, context.CancelFunc) {
 }
 
 // BenchmarkContextTraceLookup is the cost of looking for a ContextWithTrace
-// trace: in a server request's context that holds none ("absent"), and in
-// one that holds a trace doing nothing ("in-context").
+// trace in a server request's context, which holds none: skipped until a
+// ContextWithTrace is made in the process ("never"), made once one has been
+// ("after-use"). "in-context" has one, doing nothing.
 func BenchmarkContextTraceLookup(b *testing.B) {
 	ctx, cancel := serverContext()
 	defer cancel()
+	b.Cleanup(func() { backoff.SetContextTraces(false) })
 	traced := backoff.ContextWithTrace(ctx, noopTrace(true))
 	for _, tc := range []struct {
-		name string
-		ctx  context.Context
+		name  string
+		latch bool
+		ctx   context.Context
 	}{
-		{"absent", ctx},
-		{"in-context", traced},
+		{"never", false, ctx},
+		{"after-use", true, ctx},
+		{"in-context", true, traced},
 	} {
 		b.Run("Retry/"+tc.name, func(b *testing.B) {
+			backoff.SetContextTraces(tc.latch)
 			b.ReportAllocs()
 			for b.Loop() {
 				_, sinkErr = backoff.Retry(tc.ctx, succeed)
 			}
 		})
 		b.Run("Transport/"+tc.name, func(b *testing.B) {
+			backoff.SetContextTraces(tc.latch)
 			resp := &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(""))}
 			rt := &backoff.Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })}
 			req, _ := http.NewRequestWithContext(tc.ctx, http.MethodGet, "http://127.0.0.1/", nil)
