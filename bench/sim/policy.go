@@ -47,16 +47,7 @@ var DemoLoad = LoadConfig{
 	StreamShare:    0.3,
 	AttemptTimeout: time.Second,
 	Timeout:        10 * time.Second,
-	Faults: glmserver.Faults{
-		RateLimit:    0.06,
-		Unavailable:  0.03,
-		ServerError:  0.03,
-		Reset:        0.02,
-		ResetMidBody: 0.02,
-		Slow:         0.02,
-		SlowDelay:    1500 * time.Millisecond,
-		RetryAfter:   300 * time.Millisecond,
-	},
+	Faults:         glmserver.DemoFaults(),
 }
 
 func (c LoadConfig) validate() error {

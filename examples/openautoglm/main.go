@@ -144,6 +144,14 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// demoFaults is glmserver's demo mix with 1% account errors added, so that
+// the summary shows permanent answers refused at once.
+func demoFaults() glmserver.Faults {
+	f := glmserver.DemoFaults()
+	f.AccountError = 0.01
+	return f
+}
+
 func defaultConfig() config {
 	return config{
 		Model:          "autoglm-phone-9b",
@@ -161,16 +169,6 @@ func defaultConfig() config {
 		// caps of 8 in progress and 100/s, with a bucket of a tenth of a
 		// second's worth, so that the caps bite from the start.
 		Limits: glmserver.Limits{Concurrency: 8, Rate: 100, Burst: 10},
-		Faults: glmserver.Faults{
-			RateLimit:    0.06,
-			Unavailable:  0.03,
-			ServerError:  0.03,
-			Reset:        0.02,
-			ResetMidBody: 0.02,
-			Slow:         0.02,
-			AccountError: 0.01,
-			SlowDelay:    1500 * time.Millisecond,
-			RetryAfter:   300 * time.Millisecond,
-		},
+		Faults: demoFaults(),
 	}
 }

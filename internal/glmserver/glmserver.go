@@ -88,6 +88,24 @@ type Faults struct {
 	UsageReset     time.Duration  // how long after a UsageLimit fault its limit resets; default 1h
 }
 
+// DemoFaults is the fault mix of the openautoglm demo and of bench's policy
+// table: about 18% of requests meet an independent fault (6% 429 and 3% 503,
+// each asking for 300 ms; 3% 500; 2% connections reset before the headers;
+// 2% bodies cut mid-way; 2% first bytes 1.5 s late). It is made anew on each
+// call, so a caller may change its copy.
+func DemoFaults() Faults {
+	return Faults{
+		RateLimit:    0.06,
+		Unavailable:  0.03,
+		ServerError:  0.03,
+		Reset:        0.02,
+		ResetMidBody: 0.02,
+		Slow:         0.02,
+		SlowDelay:    1500 * time.Millisecond,
+		RetryAfter:   300 * time.Millisecond,
+	}
+}
+
 // Validate reports rates out of [0,1], rates that add up to more than 1, and
 // negative durations.
 func (f Faults) Validate() error {
