@@ -34,25 +34,34 @@ func TestTransportDialErrorInsideJoin(t *testing.T) {
 		{name: "no dial error in the join: a POST is not retried", err: errors.Join(errors.New("proxy"), read), trips: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			trips := 0
-			tr := &backoff.Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
-				if trips++; trips == 1 {
-					return nil, tc.err
-				}
-				return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
-			}), Options: []backoff.Option{noWait}}
-			req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/", strings.NewReader("{}"))
-			resp, err := tr.RoundTrip(req)
-			assert.Equal(t, tc.trips, trips)
-			if tc.trips == 1 {
-				require.ErrorIs(t, err, backoff.ErrPermanent)
-				assert.ErrorIs(t, err, read)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, 200, resp.StatusCode)
+			checkPostRetriedOnce(t, tc.err, tc.trips, read)
 		})
 	}
+}
+
+// checkPostRetriedOnce sends a POST whose first attempt fails with err and
+// whose second succeeds, and checks that Base saw it trips times: 2 when err
+// says the request surely never reached the server, so the POST is retried;
+// 1 when it may have, so err (which holds cause) ends it as Permanent.
+func checkPostRetriedOnce(t *testing.T, err error, trips int, cause error) {
+	t.Helper()
+	seen := 0
+	tr := &backoff.Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		if seen++; seen == 1 {
+			return nil, err
+		}
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}), Options: []backoff.Option{noWait}}
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/", strings.NewReader("{}"))
+	resp, rtErr := tr.RoundTrip(req)
+	assert.Equal(t, trips, seen)
+	if trips == 1 {
+		require.ErrorIs(t, rtErr, backoff.ErrPermanent)
+		assert.ErrorIs(t, rtErr, cause)
+		return
+	}
+	require.NoError(t, rtErr)
+	assert.Equal(t, 200, resp.StatusCode)
 }
 
 func TestTransportBaseReturnsResponseAndError(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,23 +238,7 @@ func TestTransportHTTP2RefusedStreamErrors(t *testing.T) {
 		{name: "GOAWAY that closed the connection after the stream", err: errors.New("http2: server sent GOAWAY and closed the connection; LastStreamID=5, ErrCode=NO_ERROR, debug=\"\""), trips: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			trips := 0
-			tr := &backoff.Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
-				if trips++; trips == 1 {
-					return nil, tc.err
-				}
-				return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
-			}), Options: []backoff.Option{noWait}}
-			req, _ := http.NewRequest(http.MethodPost, "http://glm.test/", strings.NewReader("{}"))
-			resp, err := tr.RoundTrip(req)
-			assert.Equal(t, tc.trips, trips)
-			if tc.trips == 1 {
-				require.ErrorIs(t, err, backoff.ErrPermanent)
-				assert.ErrorIs(t, err, tc.err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, 200, resp.StatusCode)
+			checkPostRetriedOnce(t, tc.err, tc.trips, tc.err)
 		})
 	}
 }
