@@ -3,6 +3,7 @@ package backoff
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -115,6 +116,17 @@ import (
 // of both layers together. Better still, turn the client's own retries off
 // (openai-go: option.WithMaxRetries(0)).
 //
+// With [WithLimiter], every attempt holds a slot of the [Limiter]: a failed
+// attempt until it is classified, a successful one until its response's body
+// is closed (a body read whole by BufferBody, or an empty one, gives the slot
+// back before RoundTrip returns). A model API counts a streamed answer
+// against its concurrency limit until the last event, so a slot given back
+// when the headers arrive would let the callers open more streams than the
+// limit allows. So close every body, as net/http asks anyway: an unclosed
+// body keeps its slot. With a Limiter, RoundTrip makes two allocations more
+// per call: its state, which a slot handed across attempts takes off the
+// stack, and the body's wrapper.
+//
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
 type Transport struct {
@@ -212,8 +224,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if c.budget != nil {
 		c.resent = isResend(req.Header)
 	}
+	if c.limiter != nil {
+		return roundTripWithSlots(rt, &c)
+	}
 	resp, err := retry(req.Context(), rt.attempt, &c, nil)
 	return rt.finish(resp, err)
+}
+
+// roundTripWithSlots is RoundTrip's retry under WithLimiter: the attempts
+// hold their slots past retry's loop (see holdSlot), so retry hands each
+// slot to the roundTrip. That pointer moves the roundTrip to the heap, one
+// allocation per call, which is why this path has a frame of its own and
+// the path without a limiter allocates nothing for it.
+func roundTripWithSlots(rt roundTrip, c *config) (*http.Response, error) {
+	p := &rt
+	c.slot = &p.slot
+	defer p.dropSlot() // a panic in Base gives back the slot in hand
+	resp, err := retry(p.req.Context(), p.attempt, c, nil)
+	return p.finish(resp, err)
 }
 
 // isResend reports whether the request is a client's own retry: the official
@@ -244,6 +272,10 @@ type roundTrip struct {
 
 	n           int  // attempts started
 	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
+	// slot is the limiter's slot of the attempt in progress, put there by
+	// retry (WithLimiter); the attempt hands it on to its failure or to
+	// the body it returns.
+	slot Slot
 	// f is allocated at the first failure: the success path needs no state
 	// beyond RoundTrip's frame.
 	f *failures
@@ -270,13 +302,66 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
-		if a.ta == nil && rt.bufferBody == 0 {
-			return resp, nil // nothing to read, no timer to disarm
+		if a.ta == nil && rt.bufferBody == 0 && rt.slot.l == nil {
+			return resp, nil // nothing to read, no timer to disarm, no slot to hold
 		}
-		return a.succeeded(rt, resp)
+		resp, err = a.succeeded(rt, resp)
+		if err == nil && rt.slot.l != nil {
+			resp.Body = rt.holdSlot(resp.Body)
+		}
+		return resp, err
 	}
 	return nil, a.failed(rt, resp)
 }
+
+// holdSlot gives the attempt's limiter slot to the body of its successful
+// response, which gives it back when it is closed: a model API's concurrency
+// limit counts a streamed answer until its last event, so a slot given back
+// when the headers arrive would let the callers open more streams than the
+// limit. A body already read whole, or empty, gives the slot back at once.
+func (rt *roundTrip) holdSlot(body io.ReadCloser) io.ReadCloser {
+	s := rt.slot
+	rt.slot = Slot{}
+	switch body.(type) {
+	case *bufferedBody:
+		s.report(vSuccess)
+		return body
+	}
+	if body == http.NoBody {
+		s.report(vSuccess)
+		return body
+	}
+	if rw, ok := body.(io.ReadWriteCloser); ok {
+		return &slotRWBody{slotBody{rw, s}, rw}
+	}
+	return &slotBody{body, s}
+}
+
+// dropSlot gives back a slot still in hand, teaching nothing: after a panic.
+func (rt *roundTrip) dropSlot() {
+	rt.slot.report(vNeutral)
+	rt.slot = Slot{}
+}
+
+// slotBody gives its attempt's limiter slot back, as a success, when it is
+// closed (a second Close gives nothing more).
+type slotBody struct {
+	io.ReadCloser
+	slot Slot
+}
+
+func (b *slotBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.slot.report(vSuccess)
+	return err
+}
+
+type slotRWBody struct {
+	slotBody
+	w io.Writer
+}
+
+func (b *slotRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // fail makes err the failure of the attempt that just ran, for retry's
 // classifier and notify (classifyAttempt, notifyAttempt).
@@ -289,6 +374,9 @@ func (rt *roundTrip) fail(err error, ae attemptError) error {
 		}
 	}
 	ae.err, ae.f = err, rt.f
+	// The failure takes the slot: classifyAttempt reports it, with the
+	// class, or finish gives it back if retry stopped first.
+	ae.slot, rt.slot = rt.slot, Slot{}
 	return &ae
 }
 
@@ -316,6 +404,7 @@ func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, err
 		f.discard()
 	}
 	if ae, ok := e.Err.(*attemptError); ok {
+		ae.slot.report(vNeutral) // retry stopped before classifying it
 		e2 := *e
 		e2.Err = ae.err
 		e = &e2

@@ -357,6 +357,7 @@ type attemptError struct {
 	notSent   bool // the connection was never made
 	timedOut  bool // the attempt's own timeout fired
 	permanent bool // retrying cannot help (GetBody failed)
+	slot      Slot // the attempt's limiter slot, until classifyAttempt reports it
 }
 
 func (e *attemptError) Error() string { return e.err.Error() }
@@ -372,6 +373,11 @@ func classifyAttempt(err error) Class {
 	class := a.f.classifier(a.err)
 	if a.timedOut && class >= Permanent {
 		class = Transient
+	}
+	if a.slot.l != nil {
+		// The user's class, before the idempotency rule, which says what
+		// may be resent, not what the server meant.
+		a.slot.report(verdictOf(a.err, class, serverDelay(a.err)))
 	}
 	if a.permanent {
 		return Permanent

@@ -128,6 +128,7 @@ const (
 	optBreaker
 	optBudget
 	optServerDelay
+	optLimiter
 )
 
 // config is one Retry call's view of its options.
@@ -142,7 +143,12 @@ type config struct {
 	notify         func(Attempt, time.Duration)
 	breaker        *Breaker
 	budget         *Budget
-	bare           bool // isBare, noted when the config is resolved
+	limiter        *Limiter
+	// slot, when set, receives each attempt's Slot, whose Done becomes the
+	// receiver's duty: Transport holds it past the attempt, until the
+	// response's body is closed.
+	slot *Slot
+	bare bool // isBare, noted when the config is resolved
 	// resent says that the first attempt is itself a retry, made by a
 	// caller that retries on its own (Transport sets it), so that it takes
 	// a budget token instead of depositing.
@@ -183,6 +189,8 @@ func (c *config) apply(opts []Option) {
 			c.budget, _ = o.val.(*Budget)
 		case optServerDelay:
 			c.serverDelay, _ = o.val.(func(error, time.Time) time.Duration)
+		case optLimiter:
+			c.limiter, _ = o.val.(*Limiter)
 		}
 	}
 }
@@ -270,6 +278,24 @@ func WithBreaker(b *Breaker) Option {
 // set by an earlier option, such as [Production]'s.
 func WithBudget(b *Budget) Option {
 	return Option{kind: optBudget, val: b}
+}
+
+// WithLimiter makes every attempt hold a slot of l for its duration: Retry
+// calls l.Acquire before each attempt, and reports the attempt's outcome to
+// the slot's Done, with the class and the server-requested wait that Retry's
+// classifier found (so a classifier such as llm.Classify decides what is a
+// throttle: Temporary with a wait, or a 429 that it does not call
+// Permanent). A panic in op and an attempt whose caller's context ended
+// teach l nothing. When the wait for a slot ends because ctx ended, Retry
+// stops with its cause as Reason; when l's pacing alone would make the
+// attempt start at or past ctx's deadline, it stops at once with
+// [ErrDeadline]. The breaker, if any, is asked first, so that an open
+// breaker refuses at once rather than after a wait. Through [Transport] a
+// successful attempt holds its slot until its response's body is closed
+// (see Transport). Share one Limiter among all the calls that meet one
+// limit. nil means no limiter (the default).
+func WithLimiter(l *Limiter) Option {
+	return Option{kind: optLimiter, val: l}
 }
 
 // Options bundles opts into one Option, applied in order: later options
@@ -370,7 +396,7 @@ func retryOpts[T any](ctx context.Context, op func(context.Context) (T, error), 
 // breaker, budget, observer, attempt timeout or elapsed-time limit.
 func (c *config) isBare() bool {
 	return c.breaker == nil && c.budget == nil && c.observer == nil &&
-		c.attemptTimeout == 0 && c.maxElapsed == 0
+		c.attemptTimeout == 0 && c.maxElapsed == 0 && c.limiter == nil
 }
 
 // Do is [Retry] for an op that returns only an error.
@@ -413,6 +439,22 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			}
 			permit = p
 		}
+		var slot Slot // held by this loop, for Retry's own ops
+		if c.limiter != nil {
+			s, err := c.limiter.Acquire(ctx)
+			if err != nil {
+				permit.neutral()
+				if closed(done) {
+					return zero, doneError(ctx, n-1, last)
+				}
+				return zero, &Error{Attempts: n - 1, Err: last, Reason: err}
+			}
+			if c.slot != nil {
+				*c.slot = s
+			} else {
+				slot = s
+			}
+		}
 		if n == 1 && c.budget != nil && !c.resent {
 			c.budget.Deposit()
 		}
@@ -428,8 +470,8 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		switch {
 		case first != nil:
 			err, first = first, nil // made by Retry
-		case c.breaker != nil:
-			v, err, timedOut = attemptWithPermit(ctx, op, c, permit)
+		case c.breaker != nil || slot.l != nil:
+			v, err, timedOut = attemptWithPermit(ctx, op, c, permit, slot)
 		case c.attemptTimeout > 0:
 			v, err, timedOut = attemptWithTimeout(ctx, op, c)
 		default:
@@ -441,10 +483,12 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			obs.Observe(Outcome{Err: err, Latency: since(c.clock, began)})
 		}
 		if err == nil {
+			slot.report(vSuccess)
 			return v, nil
 		}
 		last = err
 		if closed(done) {
+			slot.report(vNeutral)
 			return zero, doneError(ctx, n, err)
 		}
 
@@ -459,6 +503,9 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		}
 		if timedOut && class >= Permanent {
 			class = Transient
+		}
+		if slot.l != nil {
+			slot.report(verdictOf(err, class, delay))
 		}
 		if class >= Permanent {
 			return zero, &Error{Attempts: n, Err: err, Reason: ErrPermanent}
@@ -511,15 +558,19 @@ func hasDeadline(ctx context.Context) bool {
 	return ok
 }
 
-// attemptWithPermit runs op once under a breaker's permit, and reports the
-// result to it. A panic in op is recorded as a failure, and goes on up. The
+// attemptWithPermit runs op once under a breaker's permit and a limiter's
+// slot (either may be the zero value), and reports the result to the permit;
+// retry reports it to the slot, once it has classified it. A panic in op is
+// recorded as a failure by the breaker, gives the slot back teaching
+// nothing, and goes on up. The
 // defer is here rather than in retry's loop, where it would be allocated on
 // the heap at every attempt; here it is open-coded and costs nothing.
-func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit) (v T, err error, timedOut bool) {
+func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit, slot Slot) (v T, err error, timedOut bool) {
 	panicked := true
 	defer func() {
 		if panicked {
 			p.fail()
+			slot.report(vNeutral)
 		}
 	}()
 	if c.attemptTimeout > 0 {

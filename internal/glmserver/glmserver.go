@@ -187,6 +187,7 @@ type Server struct {
 	handler sync.WaitGroup // ServeHTTP calls in progress
 	scriptN int
 	keys    map[string]uint64 // with KeyedFaults: requests seen per Idempotency-Key
+	limits  limiter // the caps of SetLimits (limits.go)
 
 	hs     *http.Server
 	ln     net.Listener
@@ -480,6 +481,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.admit(w) {
+		return
+	}
+	defer s.release()
 	fault := s.faultFor(r)
 	if fault == Slow {
 		s.counts[cSlow].Add(1)
