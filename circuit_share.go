@@ -35,13 +35,14 @@ func (b *Breaker) Status() BreakerStatus {
 // its deadline moved (it may be brought nearer), keeping its generation and
 // calling no OnStateChange; any other state opens, as Trip does. Closed
 // closes, as Reset does; an already Closed breaker keeps its counts.
-// HalfOpen is no state to hold: Hold(gen, HalfOpen, d) changes nothing.
+// HalfOpen is no state to hold: Hold(gen, HalfOpen, d) changes nothing and
+// reports false.
 func (b *Breaker) Hold(gen uint32, s State, d time.Duration) (BreakerStatus, bool) {
 	b.ensure()
 	b.mu.Lock()
 	t := b.now()
 	changed, held := false, false
-	if w := b.word.Load(); uint32(w>>genShift) == gen {
+	if w := b.word.Load(); uint32(w>>genShift) == gen && (s == Open || s == Closed) {
 		held = true
 		switch cur := stateOf(w); {
 		case s == Open && cur == Open:
@@ -51,8 +52,6 @@ func (b *Breaker) Hold(gen uint32, s State, d time.Duration) (BreakerStatus, boo
 			b.openUntil.Store(addSat(t, int64(max(d, 0))))
 		case s == Closed && cur != Closed:
 			changed = b.setLocked(Closed, t)
-		default:
-			held = s == cur
 		}
 	}
 	w := b.word.Load()
