@@ -187,7 +187,7 @@ type Server struct {
 	handler sync.WaitGroup // ServeHTTP calls in progress
 	scriptN int
 	keys    map[string]uint64 // with KeyedFaults: requests seen per Idempotency-Key
-	limits  limiter // the caps of SetLimits (limits.go)
+	limits  limiter           // the caps of SetLimits (limits.go)
 
 	hs     *http.Server
 	ln     net.Listener
