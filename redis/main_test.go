@@ -105,7 +105,7 @@ func needRedis(t *testing.T) string {
 }
 
 // client returns a client of the Redis at a, closed at the end of t.
-func client(t *testing.T, a string) *goredis.Client {
+func client(t testing.TB, a string) *goredis.Client {
 	t.Helper()
 	c := goredis.NewClient(&goredis.Options{
 		Addr:                  a,
