@@ -28,7 +28,10 @@ import (
 type Limiter struct {
 	*backoff.Limiter
 	loop *loop
-	last backoff.LimiterStats // at the last round that succeeded; the loop's own
+	// The loop's own: the local stats at the last round that succeeded,
+	// and the fleet's cuts then.
+	last backoff.LimiterStats
+	cuts int64
 }
 
 // NewLimiter returns the Limiter named key of the fleet that s describes,
@@ -69,15 +72,16 @@ func (l *Limiter) round(ctx context.Context, s Settings, keys []string, consts [
 		saturated = 1
 	}
 	args := s.args(st.Cuts-l.last.Cuts, st.Finished-l.last.Finished, saturated)
-	v, err := limiterScript.Run(ctx, s.Client, keys, append(args, consts...)...).Result()
+	args = append(append(args, consts...), l.cuts)
+	v, err := limiterScript.Run(ctx, s.Client, keys, args...).Result()
 	if err != nil {
 		return err // the counts since l.last are handed over next time
 	}
-	r, err := ints(v, 3)
+	r, err := ints(v, 4)
 	if err != nil {
 		return err
 	}
-	l.last = st
+	l.last, l.cuts = st, int64(r[3])
 	n := max(r[2], 1)
 	rate := r[0] / n
 	if r[0] == 0 {

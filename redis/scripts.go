@@ -59,21 +59,26 @@ return {math.floor(tok), members()}
 // every replica. ARGV: 3 cuts (throttles since the replica's last round),
 // 4 finished calls since then, 5 saturated (1: at least half its slots in
 // use), 6 Beta, 7 Scale, 8 MinRate, 9 MaxConcurrency, 10 MinConcurrency,
-// 11 Increase, 12 InitialRate, 13 Smooth. The rate follows the same CUBIC
+// 11 Increase, 12 InitialRate, 13 Smooth, 14 the fleet's cuts the replica
+// had applied when its throttles happened. The rate follows the same CUBIC
 // curve as a local Limiter, on the fleet's measured rate; a throttle
-// anywhere cuts it, at most once a period (later throttles of the same
-// round are the same overload seen late). It returns the rate (0: unpaced),
-// the concurrency, both as strings (Lua numbers would be truncated), and the
-// replicas.
+// anywhere cuts it, once per round: at most once a period, and only for a
+// replica that already runs at the current cut's share (the throttles of
+// one still at the old share are the same overload seen late, as a TCP
+// sender ignores losses of segments sent before its last cut). It returns
+// the rate (0: unpaced), the concurrency, both as strings (Lua numbers
+// would be truncated), the replicas, and the cuts so far.
 var limiterScript = goredis.NewScript(prelude + `
 local cuts, finished, saturated = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
 local beta, scale, minRate = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local maxC, minC, inc = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local initial, smooth = tonumber(ARGV[12]), tonumber(ARGV[13])
+local seen = tonumber(ARGV[14])
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
 local rate, conc, w, cut = field('rate', 0), field('conc', maxC), field('w', 0), field('cut', 0)
 local meas, ms, acc, grew = field('meas', 0), field('ms', now), field('acc', 0), field('grew', 0)
-if not (rate and conc and w and cut and meas and ms and acc and grew) then return garbage() end
+local cutn = field('cutn', 0)
+if not (rate and conc and w and cut and meas and ms and acc and grew and cutn) then return garbage() end
 local function cubicK(x) return ((x * (1 - beta)) / scale) ^ (1 / 3) end
 if fresh and initial > 0 then
   rate, w = initial, initial
@@ -82,12 +87,15 @@ if fresh and initial > 0 then
 end
 local n = members()
 acc = acc + finished
-if now - ms >= 500 then
-  local cur = acc / ((now - ms) / 1000)
+-- A first throttle before a bucket's width has passed reads the calls so
+-- far over the full width, as a local Limiter does.
+if now - ms >= 500 or (meas == 0 and cuts > 0) then
+  local cur = acc / (math.max(now - ms, 500) / 1000)
   if meas == 0 then meas = cur else meas = smooth * cur + (1 - smooth) * meas end
   ms, acc = now, 0
 end
-if cuts > 0 and now - cut >= period then
+if cuts > 0 and seen == cutn and now - cut >= period then
+  cutn = cutn + 1
   local x = meas
   if rate > 0 and (x <= 0 or rate < x) then x = rate end
   if x <= 0 then x = conc end
@@ -103,9 +111,9 @@ if saturated and cuts == 0 and now - grew >= period and now - cut >= period then
   conc, grew = math.min(conc + inc, maxC), now
 end
 redis.call('HSET', KEYS[1], 'rate', rate, 'conc', conc, 'w', w, 'cut', cut,
-  'meas', meas, 'ms', ms, 'acc', acc, 'grew', grew)
+  'meas', meas, 'ms', ms, 'acc', acc, 'grew', grew, 'cutn', cutn)
 redis.call('PEXPIRE', KEYS[1], ttl)
-return {tostring(rate), tostring(conc), n}
+return {tostring(rate), tostring(conc), n, cutn}
 `)
 
 // breakerScript keeps the fleet's breaker: its generation, whether it is
