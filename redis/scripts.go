@@ -60,8 +60,9 @@ return {math.floor(tok), members()}
 // 4 finished calls since then, 5 saturated (1: at least half its slots in
 // use), 6 Beta, 7 Scale, 8 MinRate, 9 MaxConcurrency, 10 MinConcurrency,
 // 11 Increase, 12 InitialRate, 13 Smooth, 14 the fleet's cuts the replica
-// had applied when its throttles happened. The rate follows the same CUBIC
-// curve as a local Limiter, on the fleet's measured rate; a throttle
+// had applied when its throttles happened. The rate follows the CUBIC
+// curve of a local Limiter, on the fleet's measured rate, with Scale times
+// the replicas (see below); a throttle
 // anywhere cuts it, once per round: at most once a period, and only for a
 // replica that already runs at the current cut's share (the throttles of
 // one still at the old share are the same overload seen late, as a TCP
@@ -79,13 +80,18 @@ local rate, conc, w, cut = field('rate', 0), field('conc', maxC), field('w', 0),
 local meas, ms, acc, grew = field('meas', 0), field('ms', now), field('acc', 0), field('grew', 0)
 local cutn = field('cutn', 0)
 if not (rate and conc and w and cut and meas and ms and acc and grew and cutn) then return garbage() end
+-- The fleet's curve is the sum of its replicas' local curves, each at its
+-- share: with n replicas its C is n times a local Limiter's, so the fleet
+-- probes for capacity as fast as n local Limiters together, and differs
+-- from them only in cutting once, together.
+local n = members()
+scale = scale * n
 local function cubicK(x) return ((x * (1 - beta)) / scale) ^ (1 / 3) end
 if fresh and initial > 0 then
   rate, w = initial, initial
   cut = now - cubicK(initial) * 1000
   meas = initial
 end
-local n = members()
 acc = acc + finished
 -- A first throttle before a bucket's width has passed reads the calls so
 -- far over the full width, as a local Limiter does.
@@ -103,9 +109,10 @@ if cuts > 0 and seen == cutn and now - cut >= period then
   rate = math.max(x * beta, minRate)
   conc = math.max(conc * beta, minC)
 elseif rate > 0 then
-  local r = scale * ((now - cut) / 1000 - cubicK(w)) ^ 3 + w
-  if meas > 0 then r = math.min(r, 2 * meas) end
-  rate = math.max(r, minRate)
+  -- Not capped at twice the measured rate, as a local Limiter is: the
+  -- fleet's measure lags its replicas by a round and an average, and each
+  -- replica's own Limiter still caps its share at twice what it sends.
+  rate = math.max(scale * ((now - cut) / 1000 - cubicK(w)) ^ 3 + w, minRate)
 end
 if saturated and cuts == 0 and now - grew >= period and now - cut >= period then
   conc, grew = math.min(conc + inc, maxC), now
