@@ -72,7 +72,11 @@ func (l *Limiter) round(ctx context.Context, s Settings, keys []string, consts [
 		saturated = 1
 	}
 	args := s.args(st.Cuts-l.last.Cuts, st.Finished-l.last.Finished, saturated)
-	args = append(append(args, consts...), l.cuts)
+	own := st.Rate
+	if math.IsInf(own, 1) {
+		own = 0
+	}
+	args = append(append(args, consts...), l.cuts, own)
 	v, err := limiterScript.Run(ctx, s.Client, keys, args...).Result()
 	if err != nil {
 		return err // the counts since l.last are handed over next time

@@ -60,7 +60,8 @@ return {math.floor(tok), members()}
 // 4 finished calls since then, 5 saturated (1: at least half its slots in
 // use), 6 Beta, 7 Scale, 8 MinRate, 9 MaxConcurrency, 10 MinConcurrency,
 // 11 Increase, 12 InitialRate, 13 Smooth, 14 the fleet's cuts the replica
-// had applied when its throttles happened. The rate follows the CUBIC
+// had applied when its throttles happened, 15 the replica's own rate (0:
+// unpaced). The rate follows the CUBIC
 // curve of a local Limiter, on the fleet's measured rate, with Scale times
 // the replicas (see below); a throttle
 // anywhere cuts it, once per round: at most once a period, and only for a
@@ -74,7 +75,7 @@ local cuts, finished, saturated = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] 
 local beta, scale, minRate = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local maxC, minC, inc = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local initial, smooth = tonumber(ARGV[12]), tonumber(ARGV[13])
-local seen = tonumber(ARGV[14])
+local seen, own = tonumber(ARGV[14]), tonumber(ARGV[15])
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
 local rate, conc, w, cut = field('rate', 0), field('conc', maxC), field('w', 0), field('cut', 0)
 local meas, ms, acc, grew = field('meas', 0), field('ms', now), field('acc', 0), field('grew', 0)
@@ -101,8 +102,14 @@ if now - ms >= 500 or (meas == 0 and cuts > 0) then
   ms, acc = now, 0
 end
 if cuts > 0 and seen == cutn and now - cut >= period then
-  cutn = cutn + 1
   local x = meas
+  if cutn == 0 and own > 0 then
+    -- The fleet's first measure may hold only this replica's first round;
+    -- the replica's own cut measured its send rate, n of which are the
+    -- fleet's.
+    x = math.max(x, own / beta * n)
+  end
+  cutn = cutn + 1
   if rate > 0 and (x <= 0 or rate < x) then x = rate end
   if x <= 0 then x = conc end
   w, cut = x, now
