@@ -457,7 +457,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 				cancel()
 				if err != nil {
 					failed.Add(1)
-					t.Log("Acquire:", err, lims[i].Stats())
+					t.Log("Acquire:", err)
 					continue
 				}
 				p, err := brs[i].Allow()
@@ -478,13 +478,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 	time.Sleep(5 * period)
 	srv.stop()
 	eventually(t, "every object of every replica falls back", func() bool {
-
-		for _, k := range []string{"li", "br", "bu"} {
-			if f, _ := ev.counts(k); f != replicas {
-				return false
-			}
-		}
-		return true
+		return ev.all(true, replicas, "li", "br", "bu")
 	})
 	before := calls.Load()
 	eventually(t, "calls go on without Redis", func() bool { return calls.Load() > before+1000 })
