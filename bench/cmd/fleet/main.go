@@ -132,6 +132,7 @@ func parent(f flags) error {
 	}
 	fmt.Println("seed,replica,opened_after_ms,period_ms")
 	var lags []time.Duration
+	never := 0
 	for seed := 1; seed <= f.seeds; seed++ {
 		f.prefix = fmt.Sprintf("fleet:%d:breaker:%d:", os.Getpid(), seed)
 		reps, err := spawn(f, "breaker")
@@ -143,6 +144,7 @@ func parent(f flags) error {
 			if r.Opened == 0 {
 				fmt.Printf("%d,%d,never,%d\n", seed, i+1, f.period.Milliseconds())
 				lags = append(lags, time.Duration(1<<62))
+				never++
 				continue
 			}
 			lag := time.Duration(r.Opened - first)
@@ -153,6 +155,9 @@ func parent(f flags) error {
 	slices.Sort(lags)
 	fmt.Printf("breaker: median %.1f ms, max %.1f ms after the first, period %v\n",
 		float64(lags[len(lags)/2])/1e6, float64(lags[len(lags)-1])/1e6, f.period)
+	if never > 0 {
+		return fmt.Errorf("%d replicas did not open within 10 periods of the first", never)
+	}
 	return nil
 }
 
