@@ -20,8 +20,9 @@ import (
 // one does. Acquire and Slot.Done are the local Limiter's: no round trip,
 // and no allocation with a free slot.
 //
-// While Redis is away the local Limiter goes on learning alone, from the
-// share it last held.
+// Until its first round (at once, in the background) a replica runs on the
+// fleet's settings alone, as a local Limiter would. While Redis is away the
+// local Limiter goes on learning alone, from the share it last held.
 //
 // Pass Limiter.Limiter to [backoff.WithLimiter]. Close stops its goroutine.
 // A Limiter is safe for concurrent use by multiple goroutines.
