@@ -107,3 +107,18 @@ func (b *Budget) TryWithdraw() bool {
 func (b *Budget) Tokens() float64 {
 	return float64(b.tokens.Load()) / tokenUnit
 }
+
+// refund gives back the token that TryWithdraw took for a retry that is not
+// made after all (a [Trace]'s Wait panicked before the wait), up to Burst.
+func (b *Budget) refund() {
+	for {
+		t := b.tokens.Load()
+		n := b.burst
+		if t < b.burst-tokenUnit {
+			n = t + tokenUnit
+		}
+		if n == t || b.tokens.CompareAndSwap(t, n) {
+			return
+		}
+	}
+}

@@ -175,10 +175,10 @@ type Breaker struct {
 	clock      Clock
 	base       time.Time // time 0 of the breaker's time line (see now)
 
-	openUntil atomic.Int64  // while Open: when it ends, on the time line
-	buckets   []bucket      // the FailureRatio window; nil when the rule is off
-	slice     atomic.Int64  // a recent t/width, which spares most results a division
-	turns     atomic.Uint64 // odd while buckets are turned over, spilled or emptied (under mu)
+	openUntil atomic.Int64        // while Open: when it ends, on the time line
+	buckets   *[numBuckets]bucket // the FailureRatio window; nil when the rule is off
+	slice     atomic.Int64        // a recent t/width, which spares most results a division
+	turns     atomic.Uint64       // odd while buckets are turned over, spilled or emptied (under mu)
 
 	maxProbes int // HalfOpenProbes
 
@@ -187,7 +187,7 @@ type Breaker struct {
 	probes     []probe    // the HalfOpen slots in use so far, up to maxProbes
 	successes  int        // probe successes in this HalfOpen
 	tickets    uint64     // probe tickets handed out so far
-	pending    []change   // changes not yet delivered to onChange
+	pending    []queued   // changes not yet delivered to onChange and their traces
 	delivering bool       // a goroutine is delivering pending
 }
 
@@ -242,6 +242,13 @@ type probe struct {
 
 type change struct{ from, to State }
 
+// queued is a change to deliver, with the traces of the call that made it,
+// told after OnStateChange.
+type queued struct {
+	change
+	tr tracer
+}
+
 type outcome uint8
 
 const (
@@ -288,7 +295,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if s.FailureRatio > 0 {
 		b.num, b.den = fractionOf(s.FailureRatio)
 		b.width = max(int64(orDefault(s.Window, defaultWindow))/numBuckets, 1)
-		b.buckets = make([]bucket, numBuckets)
+		b.buckets = new([numBuckets]bucket)
 		for i := range b.buckets {
 			b.buckets[i].epoch.Store(-1)
 		}
@@ -296,7 +303,7 @@ func NewBreaker(s BreakerSettings) *Breaker {
 	if b.onChange != nil {
 		// Room for a few undelivered changes, so that changing state does
 		// not allocate.
-		b.pending = make([]change, 0, 4)
+		b.pending = make([]queued, 0, 4)
 	}
 	b.base = now(b.clock)
 	b.ready.Store(true)
@@ -437,6 +444,7 @@ type Permit struct {
 	ticket uint64 // a probe's ticket; 0 for a permit taken while Closed
 	tag    uint32 // the generation and state at Allow (see Breaker.word)
 	slot   int32  // a probe's slot
+	tr     tracer // the traces of the call that holds it, told of the changes it causes
 }
 
 // Allow asks for a permit to make one call. It returns an [*OpenError]
@@ -450,10 +458,19 @@ func (b *Breaker) Allow() (Permit, error) {
 	if w := b.word.Load(); stateOf(w) == Closed {
 		return Permit{b: b, tag: tagOf(w)}, nil
 	}
-	return b.allowSlow()
+	return b.allowSlow(tracer{})
 }
 
-func (b *Breaker) allowSlow() (Permit, error) {
+// allow is Allow for a call whose traces are told of the changes of state
+// that it causes.
+func (b *Breaker) allow(tr tracer) (Permit, error) {
+	if w := b.word.Load(); stateOf(w) == Closed {
+		return Permit{b: b, tag: tagOf(w), tr: tr}, nil
+	}
+	return b.allowSlow(tr)
+}
+
+func (b *Breaker) allowSlow(tr tracer) (Permit, error) {
 	b.ensure()
 	if w := b.word.Load(); stateOf(w) == Open {
 		// Refuse without the lock while Open lasts.
@@ -462,10 +479,10 @@ func (b *Breaker) allowSlow() (Permit, error) {
 		}
 	}
 	b.mu.Lock()
-	p, wait, changed := b.allowLocked(b.now())
+	p, wait, changed := b.allowLocked(b.now(), tr)
 	b.mu.Unlock()
 	if changed {
-		b.deliver()
+		b.deliverHolding(p)
 	}
 	if p.b == nil {
 		return Permit{}, &OpenError{RetryAfter: time.Duration(wait)}
@@ -475,16 +492,16 @@ func (b *Breaker) allowSlow() (Permit, error) {
 
 // allowLocked admits a call at time t, or says how long until it might be
 // admitted. changed reports a change of state to deliver.
-func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
+func (b *Breaker) allowLocked(t int64, tr tracer) (p Permit, wait int64, changed bool) {
 	w := b.word.Load()
 	switch stateOf(w) {
 	case Closed:
-		return Permit{b: b, tag: tagOf(w)}, 0, false
+		return Permit{b: b, tag: tagOf(w), tr: tr}, 0, false
 	case Open:
 		if until := b.openUntil.Load(); t < until {
 			return Permit{}, until - t, false
 		}
-		changed = b.setLocked(HalfOpen, t)
+		changed = b.setLocked(HalfOpen, t, tr)
 		w = b.word.Load()
 	}
 	wait = math.MaxInt64
@@ -509,7 +526,7 @@ func (b *Breaker) allowLocked(t int64) (p Permit, wait int64, changed bool) {
 	}
 	b.tickets++
 	b.probes[free] = probe{ticket: b.tickets, start: t}
-	return Permit{b: b, ticket: b.tickets, tag: tagOf(w), slot: int32(free)}, 0, changed
+	return Permit{b: b, ticket: b.tickets, tag: tagOf(w), slot: int32(free), tr: tr}, 0, changed
 }
 
 // Done reports the result of the permit's call: nil is a success; a non-nil
@@ -526,9 +543,13 @@ func (p Permit) Done(err error) {
 	if b == nil {
 		return
 	}
-	if err == nil && p.ticket == 0 && b.buckets == nil && b.word.Load() == uint64(p.tag)<<stateShift {
-		// Closed, same generation, no run of failures to end, no window
-		// to count in: nothing to do. This is the common case.
+	if err == nil && p.ticket == 0 && b.word.Load() == uint64(p.tag)<<stateShift {
+		// Closed, same generation, no run of failures to end: the common
+		// case. A success cannot trip the breaker, so all that is left is
+		// to count it in the window, if there is one.
+		if b.buckets != nil {
+			b.countSuccess()
+		}
 		return
 	}
 	b.record(p, b.outcomeOf(err))
@@ -595,7 +616,7 @@ func (b *Breaker) record(p Permit, o outcome) {
 		trip = trip || o == failure && b.ratioReached(t)
 	}
 	if trip {
-		b.trip(p.tag)
+		b.trip(p.tag, p.tr)
 	}
 }
 
@@ -610,10 +631,33 @@ func (b *Breaker) sliceOf(t int64) int64 {
 	return i
 }
 
+// countSuccess adds a success, now, to the window: what [Permit.Done] does
+// in the common case of a ratio breaker, so it does only that. It is count
+// without the arguments, and without the turn-over of a bucket, which it
+// leaves to count.
+//
+// Reading the clock is most of its cost, and it cannot be spared: a success
+// counted in a slice older than its own would leave the window early and
+// raise the ratio (a trip the exact rule would not make), one counted in a
+// newer slice would stay too long, and only a reading taken during Done
+// tells which slice is its own.
+func (b *Breaker) countSuccess() {
+	t := b.now()
+	i := b.sliceOf(t)
+	k := &b.buckets[uint64(i)%numBuckets]
+	if k.epoch.Load() != i {
+		b.count(t, false)
+		return
+	}
+	if k.n.Add(oneCall)>>32 >= spillAfter {
+		b.spill(k)
+	}
+}
+
 // count adds a result at time t to the window.
 func (b *Breaker) count(t int64, failed bool) {
 	i := b.sliceOf(t)
-	k := &b.buckets[i%numBuckets]
+	k := &b.buckets[uint64(i)%numBuckets]
 	if k.epoch.Load() != i {
 		b.mu.Lock()
 		if e := k.epoch.Load(); e < i {
@@ -714,11 +758,11 @@ func (b *Breaker) ratioReached(t int64) bool {
 }
 
 // trip opens the breaker if it is still in the state and generation of tag.
-func (b *Breaker) trip(tag uint32) {
+func (b *Breaker) trip(tag uint32, tr tracer) {
 	b.mu.Lock()
 	changed := false
 	if tagOf(b.word.Load()) == tag {
-		changed = b.setLocked(Open, b.now())
+		changed = b.setLocked(Open, b.now(), tr)
 	}
 	b.mu.Unlock()
 	if changed {
@@ -742,7 +786,7 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 		case success:
 			b.successes++
 			if b.successes >= b.maxProbes {
-				changed = b.setLocked(Closed, t)
+				changed = b.setLocked(Closed, t, p.tr)
 			}
 		case failure:
 			if b.period > b.maxOpenFor/2 {
@@ -750,7 +794,7 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 			} else {
 				b.period *= 2
 			}
-			changed = b.setLocked(Open, t)
+			changed = b.setLocked(Open, t, p.tr)
 		}
 	}
 	b.mu.Unlock()
@@ -760,9 +804,10 @@ func (b *Breaker) probeDone(p Permit, o outcome) {
 }
 
 // setLocked moves the breaker to state to at time t, in a new generation,
-// and queues the change for OnStateChange. It reports whether there is a
-// change to deliver. b.mu must be held.
-func (b *Breaker) setLocked(to State, t int64) bool {
+// and queues the change for OnStateChange and for tr, the traces of the call
+// that caused it. It reports whether there is a change to deliver. b.mu must
+// be held.
+func (b *Breaker) setLocked(to State, t int64, tr tracer) bool {
 	w := b.word.Load()
 	switch to {
 	case Open:
@@ -779,10 +824,10 @@ func (b *Breaker) setLocked(to State, t int64) bool {
 	// this store ends.
 	b.word.Store(wordOf((w>>genShift+1)&genMask, to))
 	from := stateOf(w)
-	if b.onChange == nil || from == to {
+	if b.onChange == nil && !tr.wantsStates() || from == to {
 		return false
 	}
-	b.pending = append(b.pending, change{from, to})
+	b.pending = append(b.pending, queued{change{from, to}, tr})
 	return true
 }
 
@@ -811,7 +856,7 @@ func (b *Breaker) deliver() {
 // notify calls OnStateChange with c. If the callback panics, the panic goes
 // on up, and the changes still pending are delivered by the next goroutine
 // that makes one.
-func (b *Breaker) notify(c change) {
+func (b *Breaker) notify(c queued) {
 	returned := false
 	defer func() {
 		if !returned {
@@ -820,8 +865,25 @@ func (b *Breaker) notify(c change) {
 			b.mu.Unlock()
 		}
 	}()
-	b.onChange(c.from, c.to)
+	if b.onChange != nil {
+		b.onChange(c.from, c.to)
+	}
+	c.tr.breakerState(b, c.from, c.to)
 	returned = true
+}
+
+// deliverHolding is deliver for a caller that holds p, a permit not yet
+// handed to its call: if a callback panics, p's slot is given back, as for
+// a call that panicked, rather than kept until the Open period has passed.
+func (b *Breaker) deliverHolding(p Permit) {
+	delivered := false
+	defer func() {
+		if !delivered && p.b != nil {
+			b.record(p, neutral)
+		}
+	}()
+	b.deliver()
+	delivered = true
 }
 
 // State returns the breaker's state. An Open breaker whose Open period has
@@ -839,7 +901,7 @@ func (b *Breaker) State() State {
 	b.mu.Lock()
 	changed := false
 	if stateOf(b.word.Load()) == Open && t >= b.openUntil.Load() {
-		changed = b.setLocked(HalfOpen, t)
+		changed = b.setLocked(HalfOpen, t, tracer{})
 	}
 	s := stateOf(b.word.Load())
 	b.mu.Unlock()
@@ -862,7 +924,7 @@ func (b *Breaker) Trip() {
 	if stateOf(b.word.Load()) == Open {
 		b.openUntil.Store(addSat(t, b.period))
 	} else {
-		changed = b.setLocked(Open, t)
+		changed = b.setLocked(Open, t, tracer{})
 	}
 	b.mu.Unlock()
 	if changed {
@@ -876,7 +938,7 @@ func (b *Breaker) Trip() {
 func (b *Breaker) Reset() {
 	b.ensure()
 	b.mu.Lock()
-	changed := b.setLocked(Closed, b.now())
+	changed := b.setLocked(Closed, b.now(), tracer{})
 	b.mu.Unlock()
 	if changed {
 		b.deliver()

@@ -215,6 +215,38 @@ func TestBreakerBucketSpill(t *testing.T) {
 	})
 }
 
+func TestBreakerBucketSpillOnSuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A success in the Closed state, which Done adds to its bucket by
+		// the short way, spills a full bucket too.
+		b := NewBreaker(BreakerSettings{ConsecutiveFailures: math.MaxInt, FailureRatio: 0.5, MinCalls: 1})
+		done := func(err error) {
+			t.Helper()
+			p, e := b.Allow()
+			if e != nil {
+				t.Fatal(e)
+			}
+			p.Done(err)
+		}
+		done(nil) // starts bucket 0
+		k := &b.buckets[0]
+		k.n.Store((spillAfter-2)<<32 | 5)
+		done(nil)
+		if k.n.Load() != (spillAfter-1)<<32|5 || k.calls.Load() != 0 {
+			t.Fatalf("packed %#x, spilled %d calls, before the bucket is full", k.n.Load(), k.calls.Load())
+		}
+		done(nil)
+		if k.n.Load() != 0 || k.calls.Load() != spillAfter || k.failures.Load() != 5 {
+			t.Fatalf("packed %#x, spilled %d calls, %d failures", k.n.Load(), k.calls.Load(), k.failures.Load())
+		}
+		done(nil)
+		calls, failures := windowCounts(b, b.now())
+		if calls != spillAfter+1 || failures != 5 {
+			t.Fatalf("window holds %d calls, %d failures; want %d, 5", calls, failures, spillAfter+1)
+		}
+	})
+}
+
 func TestBreakerRefusesFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// What is left of the Open period in force, as it grows; 0 once a

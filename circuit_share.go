@@ -48,10 +48,10 @@ func (b *Breaker) Hold(gen uint32, s State, d time.Duration) (BreakerStatus, boo
 		case s == Open && cur == Open:
 			b.openUntil.Store(addSat(t, int64(max(d, 0))))
 		case s == Open:
-			changed = b.setLocked(Open, t)
+			changed = b.setLocked(Open, t, tracer{})
 			b.openUntil.Store(addSat(t, int64(max(d, 0))))
 		case s == Closed && cur != Closed:
-			changed = b.setLocked(Closed, t)
+			changed = b.setLocked(Closed, t, tracer{})
 		}
 	}
 	w := b.word.Load()

@@ -9,22 +9,21 @@ import (
 )
 
 // A Limiter learns a service's limit from its throttles: until the first
-// one nothing is paced; a 429 cuts the concurrency and starts pacing, and
-// successes win them back.
+// one nothing is paced; a 429 starts pacing, and cuts the concurrency too
+// when at least half of it was in use (else it was not what the server
+// limits); successes win them back.
 func ExampleLimiter() {
-	l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 10})
+	l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 4})
 	fmt.Println("concurrency", l.Concurrency(), "rate", l.Rate())
 
-	s, err := l.Acquire(context.Background())
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	s.Done(&backoff.StatusError{Code: 429, RetryAfter: time.Second}, 20*time.Millisecond)
-	fmt.Println("after a 429: concurrency", l.Concurrency(), "paced:", l.Rate() < 1e9)
+	a, _ := l.Acquire(context.Background())
+	b, _ := l.Acquire(context.Background())
+	a.Done(&backoff.StatusError{Code: 429, RetryAfter: time.Second}, 20*time.Millisecond)
+	b.Done(nil, 30*time.Millisecond)
+	fmt.Println("after a 429 with 2 of 4 in use: concurrency", l.Concurrency(), "paced:", l.Rate() < 1e9)
 	// Output:
-	// concurrency 10 rate +Inf
-	// after a 429: concurrency 7 paced: true
+	// concurrency 4 rate +Inf
+	// after a 429 with 2 of 4 in use: concurrency 3 paced: true
 }
 
 // Acquire waits on the Limiter's clock, and gives up when the context ends.

@@ -123,9 +123,9 @@ import (
 // against its concurrency limit until the last event, so a slot given back
 // when the headers arrive would let the callers open more streams than the
 // limit allows. So close every body, as net/http asks anyway: an unclosed
-// body keeps its slot. With a Limiter, RoundTrip makes two allocations more
-// per call: its state, which a slot handed across attempts takes off the
-// stack, and the body's wrapper.
+// body keeps its slot. With a Limiter, RoundTrip makes up to two
+// allocations more per call: its state, which a slot handed across attempts
+// takes off the stack, and, for a body not read whole, the body's wrapper.
 //
 // Transport never calls CloseIdleConnections on its own; see
 // [Transport.CloseIdleConnections].
@@ -199,6 +199,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	c := newConfig(t.Options)
+	// The attempts tell the traces of themselves, with their request.
+	c.ctxTrace, c.selfTraced = contextTrace(req.Context()), true
 	// rt lives in this frame: the success path allocates nothing for it.
 	// Its fields are set one by one, which the compiler stores in place;
 	// a composite literal is built aside and copied.
@@ -210,6 +212,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// caller still has a body to read.
 	rt.timeout, rt.clock = c.attemptTimeout, c.clock
 	rt.classifier, rt.notify = c.classifier, c.notify
+	rt.tr = tracer{c.trace, c.ctxTrace}
 	if rt.base == nil {
 		rt.base = http.DefaultTransport
 	}
@@ -269,6 +272,7 @@ type roundTrip struct {
 	retryAll   bool                         // RetryNonIdempotent
 	hasBody    bool                         // req has a body to send
 	bufferBody int64                        // Transport.BufferBody
+	tr         tracer                       // told of each attempt
 
 	n           int  // attempts started
 	sentOwnBody bool // the first attempt sent req.Body, which Base then closes
@@ -297,13 +301,20 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	if rt.tr.on() {
+		return a.traced(rt)
+	}
 	resp, err := a.send(rt)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < http.StatusBadRequest {
-		if a.ta == nil && rt.bufferBody == 0 && rt.slot.l == nil {
-			return resp, nil // nothing to read, no timer to disarm, no slot to hold
+		if a.ta == nil && rt.bufferBody == 0 {
+			// Nothing to read, no timer to disarm.
+			if rt.slot.l != nil {
+				resp.Body = rt.holdSlot(resp.Body)
+			}
+			return resp, nil
 		}
 		resp, err = a.succeeded(rt, resp)
 		if err == nil && rt.slot.l != nil {
@@ -324,11 +335,11 @@ func (rt *roundTrip) holdSlot(body io.ReadCloser) io.ReadCloser {
 	rt.slot = Slot{}
 	switch body.(type) {
 	case *bufferedBody:
-		s.report(vSuccess)
+		s.report(vSuccess, 0)
 		return body
 	}
 	if body == http.NoBody {
-		s.report(vSuccess)
+		s.report(vSuccess, 0)
 		return body
 	}
 	if rw, ok := body.(io.ReadWriteCloser); ok {
@@ -339,7 +350,7 @@ func (rt *roundTrip) holdSlot(body io.ReadCloser) io.ReadCloser {
 
 // dropSlot gives back a slot still in hand, teaching nothing: after a panic.
 func (rt *roundTrip) dropSlot() {
-	rt.slot.report(vNeutral)
+	rt.slot.report(vNeutral, 0)
 	rt.slot = Slot{}
 }
 
@@ -352,7 +363,7 @@ type slotBody struct {
 
 func (b *slotBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.slot.report(vSuccess)
+	b.slot.report(vSuccess, 0)
 	return err
 }
 
@@ -404,7 +415,7 @@ func (rt *roundTrip) finish(resp *http.Response, err error) (*http.Response, err
 		f.discard()
 	}
 	if ae, ok := e.Err.(*attemptError); ok {
-		ae.slot.report(vNeutral) // retry stopped before classifying it
+		ae.slot.report(vNeutral, 0) // retry stopped before classifying it
 		e2 := *e
 		e2.Err = ae.err
 		e = &e2

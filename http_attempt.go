@@ -100,6 +100,63 @@ func (a *attempt) done() bool {
 	return a.ta == nil || a.ta.disarm() || ended(a.ctx)
 }
 
+// traced is roundTrip.attempt after prepare, for a call with traces, which
+// are told when the prepared request goes and what came of it. If a
+// callback panics, what the attempt holds is let go first (its timeout, the
+// body it sends, the response it got), as nobody else will.
+func (a *attempt) traced(rt *roundTrip) (*http.Response, error) {
+	ta := TraceAttempt{Number: rt.n, Request: a.req}
+	var resp, held *http.Response   // as received; as handed on
+	given, returned := false, false // the body to Base; the answer to retry
+	defer func() {
+		if returned {
+			return
+		}
+		a.ta.end()
+		if !given && rt.hasBody && a.req.Body != nil {
+			a.req.Body.Close()
+		}
+		if held != nil {
+			held.Body.Close()
+		}
+		if rt.f != nil && rt.f.last != nil && rt.f.last == resp {
+			rt.f.last.Body.Close()
+			rt.f.last = nil
+		}
+	}()
+	rt.tr.attemptStart(ta)
+	var began time.Time
+	timed := rt.tr.timed()
+	if timed {
+		began = now(rt.clock)
+	}
+	given = true
+	resp, err := a.send(rt)
+	if err == nil {
+		if resp.StatusCode < http.StatusBadRequest {
+			held, err = a.succeeded(rt, resp)
+			if err == nil && rt.slot.l != nil {
+				held.Body = rt.holdSlot(held.Body)
+			}
+		} else {
+			err = a.failed(rt, resp)
+		}
+	}
+	if timed {
+		ta.Response = resp
+		if held != nil {
+			ta.Response = held
+		}
+		terr := err
+		if ae, ok := err.(*attemptError); ok {
+			terr = ae.err
+		}
+		rt.tr.attemptDone(ta, terr, since(rt.clock, began))
+	}
+	returned = true
+	return held, err
+}
+
 // timedOut is the failure of an attempt whose own timeout fired.
 func (a *attempt) timedOut(rt *roundTrip) error {
 	return rt.fail(&attemptTimeoutError{rt.timeout}, attemptError{timedOut: true})
@@ -377,7 +434,7 @@ func classifyAttempt(err error) Class {
 	if a.slot.l != nil {
 		// The user's class, before the idempotency rule, which says what
 		// may be resent, not what the server meant.
-		a.slot.report(verdictOf(a.err, class, serverDelay(a.err)))
+		a.slot.report(verdictOf(a.err, class, serverDelay(a.err)), 0)
 	}
 	if a.permanent {
 		return Permanent

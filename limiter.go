@@ -18,7 +18,12 @@ type LimiterSettings struct {
 	MinConcurrency int     // lower bound of the learned concurrency; default 1
 	InitialRate    float64 // requests/s to start from; 0: unpaced until the first throttle
 	MinRate        float64 // the learned rate never goes below it, in requests/s; default 0.5 (the AWS SDKs' floor)
-	Burst          int     // requests the token bucket lets go at once after an idle spell; default 1 (evenly paced)
+	// Burst is how many requests the token bucket lets go at once after an
+	// idle spell. The default is as many as the rate gives in 50ms, at least
+	// 1: enough to make up for a waiting caller's late wake-up (a bucket of 1
+	// would lose the lateness of every timer, a fifth of the rate at 200/s
+	// on a busy machine), too few to overrun a server's own bucket.
+	Burst int
 
 	// Beta is the factor by which a throttle multiplies both the concurrency
 	// and the rate; default 0.7 (CUBIC's β, which the AWS SDKs use). It must
@@ -28,9 +33,10 @@ type LimiterSettings struct {
 	// window is as many successes as the concurrency: about one round trip of
 	// every slot); default 1, as in TCP's congestion avoidance.
 	Increase float64
-	// Scale is CUBIC's C, in (requests/s)/s³: how fast the rate climbs back
-	// to, and then probes past, the rate of the last throttle; default 0.4
-	// (the AWS SDKs' constant).
+	// Scale is CUBIC's C as a share of the rate of the last throttle, per
+	// s³: how fast the rate climbs back to, and then probes past, that rate.
+	// The default, 0.02, brings it back in K = ∛((1−Beta)/Scale) = 2.5s at
+	// any rate (see [Limiter] for why it is relative).
 	Scale float64
 	// Smooth is the weight of the newest half-second in the measured send
 	// rate, an exponential moving average; default 0.8 (the AWS SDKs'). It
@@ -46,12 +52,14 @@ const (
 	maxLimiterSlots       = 1 << 20
 	defaultMinRate        = 0.5
 	defaultLimiterBeta    = 0.7
-	defaultScale          = 0.4
+	defaultScale          = 0.02
 	defaultSmooth         = 0.8
 
 	// sampleEvery is the width of the measured rate's buckets, as in the
 	// AWS SDKs.
 	sampleEvery = 500 * time.Millisecond
+	// defaultBurstWindow is the span of the default Burst.
+	defaultBurstWindow = 50 * time.Millisecond
 	// updateEvery is how often a paced limiter moves its rate along the
 	// CUBIC curve. The AWS SDKs do it on every response, under a lock; here
 	// the curve is a function of time, so sampling it 20 times a second
@@ -77,61 +85,84 @@ const (
 // concurrency-limits AIMDLimit do: each success raises it by
 // Increase/concurrency, so by Increase per window of successes, and a
 // throttle multiplies it by Beta, within [MinConcurrency, MaxConcurrency].
-// It departs from them in two ways, both from TCP: it grows only while at
-// least half of its slots are in use (a limit that is never reached has
-// learned nothing), and it is cut at most once per round: a throttle of a
-// call that started before the last cut is the same overload seen late, and
-// counts for nothing more (TCP's fast recovery, RFC 6582).
+// It departs from them in three ways: it grows only while at least half of
+// its slots are in use (a limit that is never reached has learned nothing,
+// as TCP's cwnd validation says, RFC 7661); a throttle cuts it only when at
+// least half of its slots were in use (else what the server limits is not
+// the concurrency but the rate, which is cut instead); and it is cut at most
+// once per round: a throttle of a call that started before the last cut is
+// the same overload seen late, and counts for nothing more (TCP's fast
+// recovery, RFC 6582).
 //
 // The rate follows the CUBIC curve of the AWS SDKs' adaptive retry mode
 // (RFC 9438's window curve, applied to a token bucket's fill rate): on a
 // throttle the rate of the moment, W, is remembered and the rate drops to
-// Beta·W; from then on it is Scale·(t−K)³ + W, with t the time since the
-// throttle and K = ∛(W·(1−Beta)/Scale), so it climbs back fast, lingers near
-// W, and probes past it slowly; it never exceeds twice the measured send
+// Beta·W; from then on it is C·(t−K)³ + W, with t the time since the
+// throttle and K = ∛(W·(1−Beta)/C) the time it takes to climb back: it
+// climbs back fast, lingers near W, and probes past it slowly; it never exceeds twice the measured send
 // rate, nor goes below MinRate. Until the first throttle (with InitialRate
-// 0) nothing is paced, as in the AWS SDKs. It departs from them in three
-// ways: a throttle cuts at most once per round, as for the concurrency (the
-// SDKs cut again on every throttled response of a burst, 0.7ⁿ); the bucket
-// is a reservation (GCRA) rather than a retry loop, so waiting callers go in
-// the order they came, each at its own time, and never spin; and a
-// server-requested wait only makes the call that received it wait (through
-// [Retry]), not every caller, because servers round Retry-After up to whole
-// seconds and a pause of all callers for that long would waste the capacity
-// that the lowered rate can use.
+// 0) nothing is paced, as in the AWS SDKs. It departs from them in four
+// ways, each measured in bench/ (RESULTS.md, "Limiter"):
+//   - C is Scale·W, relative to the rate, where the SDKs' C is an absolute
+//     0.4 (requests/s)/s³. With theirs, a client that has a small share of
+//     a limit (one of 64 clients of one API key, at 3 requests/s) climbs
+//     back and probes past W within a second, and is throttled over and
+//     over, while one that has all of it (200 requests/s) takes 5s to come
+//     back. With Scale·W every client comes back in K = ∛((1−Beta)/Scale),
+//     2.5s by default, at any rate.
+//   - A throttle cuts at most once per round, as for the concurrency (the
+//     SDKs cut again on every throttled response of a burst, 0.7ⁿ).
+//   - Waiting callers queue in the order they came, and only the first
+//     sleeps, until the next token at the rate of that moment (the SDKs
+//     let every caller sleep and retry on its own). A caller whose start,
+//     plus the moving average of paced calls' latency, would come at or
+//     after its context's deadline gets [ErrDeadline] at once: at twice the
+//     capacity a queue otherwise fills up with calls that start only to
+//     time out, and no call succeeds.
+//   - A server-requested wait only makes the call that received it wait
+//     (through [Retry]), not every caller: servers round Retry-After up to
+//     whole seconds, and a pause of all callers for that long would waste
+//     the capacity that the lowered rate can use.
 //
 // Acquire and [Slot.Done] with a free slot and no pacing take no lock and
 // allocate nothing (a lock-free stack of slots); a paced Acquire reads the
-// clock once and reserves its start time with one atomic operation.
+// clock once and, when a token is there, takes it with one atomic
+// operation; a caller that has to wait for a token, or for a slot, joins a
+// queue under a lock, which is never held across the wait.
 //
 // A Limiter is safe for concurrent use by multiple goroutines.
 type Limiter struct {
 	// head is the lock-free stack of free slots: the index+1 of the top one
 	// (0: none), the number of slots in use, and a tag that changes with
 	// every push and pop, so that a stale compare-and-swap fails (ABA).
-	head     atomic.Uint64
-	limit    atomic.Int64  // the concurrency in force
-	waiting  atomic.Int64  // goroutines in Acquire's slow path: while any, the fast path stands aside
-	interval atomic.Int64  // nanoseconds per token; 0: unpaced
-	tat      atomic.Int64  // the bucket's next free start time, in ns since base (GCRA's theoretical arrival time)
-	epoch    atomic.Uint32 // counts the cuts
-	update   atomic.Int64  // the time, in ns since base, after which the rate is due to move along the curve
+	head        atomic.Uint64
+	limit       atomic.Int64  // the concurrency in force
+	waiting     atomic.Int64  // goroutines in Acquire's slow path: while any, the fast path stands aside
+	rateWaiting atomic.Int64  // goroutines in the rate queue: while any, the bucket's fast path stands aside
+	interval    atomic.Int64  // nanoseconds per token; 0: unpaced
+	tat         atomic.Int64  // the bucket's next free start time, in ns since base (GCRA's theoretical arrival time)
+	epoch       atomic.Uint32 // counts the cuts
+	update      atomic.Int64  // the time, in ns since base, after which the rate is due to move along the curve
+	latency     atomic.Int64  // the moving average of paced successes' latency, in ns; 0: none yet
 
 	slots []slotState
 	clock Clock
 	base  time.Time
 	s     LimiterSettings // with the defaults filled in
 
-	mu     sync.Mutex // protects the fields below
-	queue  waitQueue
-	conc   float64 // the learned concurrency, unrounded
-	rate   float64 // the learned rate; 0: unpaced
-	wmax   float64 // the rate at the last throttle (CUBIC's W_max)
-	k      float64 // CUBIC's K, in seconds
-	cut    int64   // when the last throttle cut the rate, in ns since base
-	meas   float64 // the measured send rate, requests/s
-	sample int64   // when the measurement's last bucket ended, in ns since base
-	sent   uint32  // the slots' generations summed then: calls finished, modulo 2³²
+	mu    sync.Mutex // protects the fields below
+	queue waitQueue  // waiting for a slot
+	// rateQueue waits for the token bucket; its head sleeps until the
+	// next token.
+	rateQueue waitQueue
+	conc      float64 // the learned concurrency, unrounded
+	rate      float64 // the learned rate; 0: unpaced
+	wmax      float64 // the rate at the last throttle (CUBIC's W_max)
+	k         float64 // CUBIC's K, in seconds
+	cut       int64   // when the last throttle cut the rate, in ns since base
+	meas      float64 // the measured send rate, requests/s
+	sample    int64   // when the measurement's last bucket ended, in ns since base
+	sent      uint32  // the slots' generations summed then: calls finished, modulo 2³²
 }
 
 // slotState is one slot's record, padded to its own cache line, since the
@@ -200,9 +231,6 @@ func NewLimiter(s LimiterSettings) *Limiter {
 	if s.MinRate == 0 {
 		s.MinRate = defaultMinRate
 	}
-	if s.Burst == 0 {
-		s.Burst = 1
-	}
 	if s.Beta == 0 {
 		s.Beta = defaultLimiterBeta
 	}
@@ -257,6 +285,7 @@ type Slot struct {
 	idx   uint32
 	epoch uint32
 	done  <-chan struct{} // of the context given to Acquire
+	start int64           // for a paced call: when it went, in ns since the Limiter's base, plus 1; 0: not paced
 }
 
 // Acquire waits until a call may start: until the rate lets it go and a
@@ -265,11 +294,14 @@ type Slot struct {
 //
 // It returns at once, holding nothing, with context.Cause(ctx) when ctx is
 // already done, and with that cause as soon as ctx ends while it waits; the
-// wait leaves nothing behind. When the rate's wait alone would end at or past
-// ctx's deadline it returns [ErrDeadline] at once, without sleeping in vain,
-// as [Retry] does (a wait for a free slot cannot be foreseen, and runs until
-// the deadline). With a free slot and no pacing it allocates nothing and
-// reads no clock.
+// wait leaves nothing behind. While it paces, when the call would start,
+// at the rate of the moment and behind the callers already waiting, so
+// late that with the usual latency of paced successes it would end at or
+// past ctx's deadline, it returns [ErrDeadline] at once, without sleeping in
+// vain, as [Retry] does; a waiter that the rate falls behind in the same way
+// gets it when its turn comes. (A wait for a free slot cannot be foreseen,
+// and runs until ctx ends.) With a free slot and no pacing it allocates
+// nothing and reads no clock.
 //
 // The Slot remembers ctx: if ctx has ended by the time [Slot.Done] is called,
 // the outcome teaches the Limiter nothing.
@@ -278,17 +310,22 @@ func (l *Limiter) Acquire(ctx context.Context) (Slot, error) {
 	if closed(done) {
 		return Slot{}, cause(ctx)
 	}
+	var start int64
 	if l.interval.Load() > 0 {
-		if err := l.pace(ctx, done); err != nil {
+		t, err := l.pace(ctx)
+		if err != nil {
 			return Slot{}, err
 		}
+		start = t + 1
 	}
 	if l.waiting.Load() == 0 {
 		if idx, gen, ok := l.pop(); ok {
-			return Slot{l: l, gen: gen, idx: idx, epoch: l.epoch.Load(), done: done}, nil
+			return Slot{l: l, gen: gen, idx: idx, epoch: l.epoch.Load(), done: done, start: start}, nil
 		}
 	}
-	return l.acquireSlow(ctx, done)
+	s, err := l.acquireSlow(ctx, done)
+	s.start = start
+	return s, err
 }
 
 func (l *Limiter) slot(idx uint32, done <-chan struct{}) Slot {
@@ -449,10 +486,12 @@ func (l *Limiter) wake() {
 // nothing, and for a success with slots to spare takes no lock.
 //
 // latency is the call's own time. The AIMD and CUBIC rules react to
-// throttles, not to delay, and do not read it: model calls take from one to
-// forty seconds by the length of their answer, so their latency says little
-// about load. It is in the signature so that a delay-based rule (Vegas,
-// Gradient) could be chosen without changing any caller.
+// throttles, not to delay (model calls take from one to forty seconds by the
+// length of their answer, so their latency says little about load); while
+// it paces, the Limiter keeps a moving average of its successes' latency, to
+// foresee a call that would end past its deadline (see Acquire). A latency
+// of 0 or less means unknown: the Limiter then measures a paced call's
+// latency itself, from Acquire to Done.
 func (s Slot) Done(err error, latency time.Duration) {
 	v := vSuccess
 	if err != nil {
@@ -461,7 +500,7 @@ func (s Slot) Done(err error, latency time.Duration) {
 			v = vThrottled
 		}
 	}
-	s.report(v)
+	s.report(v, latency)
 }
 
 // verdict is what an outcome teaches a Limiter.
@@ -491,9 +530,10 @@ func verdictOf(err error, class Class, delay time.Duration) verdict {
 	return vNeutral
 }
 
-// report ends s with verdict v; only the first report of a Slot counts, and
-// none teaches anything once the context given to Acquire has ended.
-func (s Slot) report(v verdict) {
+// report ends s with verdict v, for a call that took latency (0: unknown);
+// only the first report of a Slot counts, and none teaches anything once the
+// context given to Acquire has ended.
+func (s Slot) report(v verdict, latency time.Duration) {
 	l := s.l
 	if l == nil {
 		return
@@ -507,14 +547,32 @@ func (s Slot) report(v verdict) {
 		return
 	}
 	if v == vSuccess {
+		if s.start != 0 {
+			l.noteLatency(s, latency)
+		}
 		if limit := l.limit.Load(); 2*inUse >= limit && limit < int64(l.s.MaxConcurrency) {
 			l.grow()
 		}
 		return
 	}
 	if s.epoch == l.epoch.Load() {
-		l.throttle(s.epoch)
+		l.throttle(s.epoch, 2*inUse >= l.limit.Load())
 	}
+}
+
+// noteLatency folds the latency of a paced success into the moving
+// average, weighing the newest by 1/8 (as TCP's SRTT). Two reports at once
+// may lose one of the two, which a moving average does not miss.
+func (l *Limiter) noteLatency(s Slot, d time.Duration) {
+	if d <= 0 {
+		d = time.Duration(l.now() - (s.start - 1))
+	}
+	old := l.latency.Load()
+	if old == 0 {
+		l.latency.Store(int64(d))
+		return
+	}
+	l.latency.Store(old + (int64(d)-old)/8)
 }
 
 // isThrottle applies the rule of [Limiter]'s doc.
@@ -541,16 +599,19 @@ func (l *Limiter) grow() {
 	}
 }
 
-// throttle cuts the concurrency and the rate, once for the round epoch.
-func (l *Limiter) throttle(epoch uint32) {
+// throttle cuts the rate, and the concurrency when it was used (at least
+// half of it), once for the round epoch.
+func (l *Limiter) throttle(epoch uint32, used bool) {
 	t := l.now()
 	l.mu.Lock()
 	if !l.epoch.CompareAndSwap(epoch, epoch+1) {
 		l.mu.Unlock()
 		return
 	}
-	l.conc = max(l.conc*l.s.Beta, float64(l.s.MinConcurrency))
-	l.limit.Store(int64(l.conc))
+	if used {
+		l.conc = max(l.conc*l.s.Beta, float64(l.s.MinConcurrency))
+		l.limit.Store(int64(l.conc))
+	}
 
 	l.measure(t)
 	w := l.meas
@@ -565,10 +626,9 @@ func (l *Limiter) throttle(epoch uint32) {
 	l.wmax = w
 	l.k = l.cubicK(w)
 	l.cut = t
-	wasPaced := l.rate > 0
 	l.setRate(w * l.s.Beta)
-	if !wasPaced {
-		// Pacing starts now: nothing is owed from before.
+	// Pacing starts now: no burst is owed from before.
+	if l.tat.Load() < t {
 		l.tat.Store(t)
 	}
 	l.update.Store(t + int64(updateEvery))
@@ -576,7 +636,7 @@ func (l *Limiter) throttle(epoch uint32) {
 }
 
 func (l *Limiter) cubicK(w float64) float64 {
-	return math.Cbrt(w * (1 - l.s.Beta) / l.s.Scale)
+	return math.Cbrt((1 - l.s.Beta) / l.s.Scale)
 }
 
 // setRate sets the pace, under mu.
@@ -616,38 +676,105 @@ func (l *Limiter) measure(t int64) {
 	l.sample, l.sent = t, sent
 }
 
-// pace takes a start time from the token bucket, and waits until then.
-func (l *Limiter) pace(ctx context.Context, done <-chan struct{}) error {
+// pace waits until the token bucket lets the call go. While others wait,
+// a caller joins their queue: only its head sleeps, until the bucket's next
+// token at the rate of that moment, takes it and hands the headship on. So
+// the queue moves at the current rate, and a change of rate acts on every
+// caller that waits, not only on those who come after it.
+func (l *Limiter) pace(ctx context.Context) (int64, error) {
 	t := l.now()
 	if t >= l.update.Load() {
 		l.follow(t)
 	}
-	iv := l.interval.Load()
-	tol := int64(l.s.Burst-1) * iv
-	var start int64
-	for {
-		tat := l.tat.Load()
-		start = max(tat, t-tol)
-		if l.tat.CompareAndSwap(tat, start+iv) {
-			break
+	if l.rateWaiting.Load() == 0 && l.takeToken(t) {
+		return t, nil
+	}
+	dl, hasDeadline := ctx.Deadline()
+	// late reports whether a call that starts at time start would end at or
+	// past the deadline, by the latency its successes have had.
+	late := func(start, now int64) bool {
+		return hasDeadline && time.Duration(start+l.latency.Load()-now) >= dl.Sub(l.base.Add(time.Duration(now)))
+	}
+	l.mu.Lock()
+	if l.rateQueue.first == nil && l.takeToken(t) {
+		l.mu.Unlock()
+		return t, nil
+	}
+	// Where it would start at today's rate: at the next token, after one
+	// token for each caller ahead of it.
+	if late(max(l.tat.Load(), t)+l.rateWaiting.Load()*l.interval.Load(), t) {
+		l.mu.Unlock()
+		return 0, ErrDeadline
+	}
+	w := &waiter{ready: make(chan struct{}, 1)}
+	l.rateQueue.push(w)
+	l.rateWaiting.Add(1)
+	head := l.rateQueue.first == w
+	l.mu.Unlock()
+
+	done := ctx.Done()
+	var timer *time.Timer
+	for !head {
+		select {
+		case <-w.ready:
+			head = true
+		case <-done:
+			l.leaveRateQueue(w)
+			return 0, cause(ctx)
 		}
 	}
-	wait := time.Duration(start - t)
-	if wait <= 0 {
-		return nil
+	for {
+		t = l.now()
+		if t >= l.update.Load() {
+			l.follow(t)
+		}
+		if late(max(l.tat.Load(), t), t) {
+			// The rate fell while it waited: it can no longer make it.
+			l.leaveRateQueue(w)
+			return 0, ErrDeadline
+		}
+		if l.takeToken(t) {
+			break
+		}
+		if err := sleep(ctx, l.clock, time.Duration(l.tat.Load()-t), &timer); err != nil {
+			l.leaveRateQueue(w)
+			return 0, err
+		}
 	}
-	if dl, ok := ctx.Deadline(); ok && wait >= dl.Sub(l.base.Add(time.Duration(t))) {
-		l.tat.Add(-iv)
-		return ErrDeadline
+	l.leaveRateQueue(w)
+	return t, nil
+}
+
+// takeToken takes a token from the bucket at time t, if there is one.
+func (l *Limiter) takeToken(t int64) bool {
+	iv := l.interval.Load()
+	tol := int64(l.s.Burst-1) * iv
+	if l.s.Burst == 0 {
+		tol = max(0, int64(defaultBurstWindow)-iv)
 	}
-	var timer *time.Timer
-	if err := sleep(ctx, l.clock, wait, &timer); err != nil {
-		// Give the start time back, so that callers that gave up do not
-		// slow those that stay.
-		l.tat.Add(-iv)
-		return err
+	for {
+		tat := l.tat.Load()
+		start := max(tat, t-tol)
+		if start > t {
+			return false
+		}
+		if l.tat.CompareAndSwap(tat, start+iv) {
+			return true
+		}
 	}
-	return nil
+}
+
+// leaveRateQueue takes w out of the rate queue, and makes the next caller
+// the head if w was.
+func (l *Limiter) leaveRateQueue(w *waiter) {
+	l.mu.Lock()
+	wasHead := l.rateQueue.first == w
+	l.rateQueue.remove(w)
+	l.rateWaiting.Add(-1)
+	if next := l.rateQueue.first; wasHead && next != nil {
+		next.ready <- struct{}{} // buffered; each waiter is told once
+	}
+	l.mu.Unlock()
 }
 
 // follow moves the rate along the CUBIC curve to time t.
@@ -660,7 +787,7 @@ func (l *Limiter) follow(t int64) {
 	l.update.Store(t + int64(updateEvery))
 	l.measure(t)
 	dt := time.Duration(t - l.cut).Seconds()
-	r := l.s.Scale*math.Pow(dt-l.k, 3) + l.wmax
+	r := l.s.Scale*l.wmax*math.Pow(dt-l.k, 3) + l.wmax
 	if l.meas > 0 {
 		r = min(r, 2*l.meas)
 	}

@@ -16,13 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Each throttled attempt started after the cut of the one before: each cuts.
+// Retry's throttled attempts teach the Limiter: it cuts its concurrency (its
+// one slot of two was in use) and starts pacing.
 func TestRetryWithLimiterLearns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 10, MinRate: 100})
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 2, MinRate: 100})
 		n := 0
+		var seen []int
 		v, err := backoff.Retry(t.Context(), func(context.Context) (int, error) {
 			n++
+			seen = append(seen, l.Concurrency())
 			if n <= 2 {
 				return 0, &backoff.StatusError{Code: 429}
 			}
@@ -30,7 +33,8 @@ func TestRetryWithLimiterLearns(t *testing.T) {
 		}, backoff.WithLimiter(l), noWait)
 		require.NoError(t, err)
 		assert.Equal(t, 3, v)
-		assert.Equal(t, 4, l.Concurrency(), "10 → 7 → 4.9")
+		assert.Equal(t, []int{2, 1, 1}, seen, "⌊2·0.7⌋, then ⌊1.4·0.7⌋ held at MinConcurrency")
+		assert.Equal(t, 2, l.Concurrency(), "the success, with its one slot in use, won one back: 1.0+1/1.0")
 		assert.False(t, math.IsInf(l.Rate(), 1))
 	})
 }
@@ -189,10 +193,12 @@ func TestTransportLimiterHoldsStreamUntilClose(t *testing.T) {
 // returns; a 429 is a throttle.
 func TestTransportLimiterBufferedAndThrottled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 10, MinRate: 1000})
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 2, MinRate: 1000})
 		n := 0
+		var seen []int
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			n++
+			seen = append(seen, l.Concurrency())
 			if n == 1 {
 				h := http.Header{"Retry-After": {"0"}}
 				return &http.Response{StatusCode: 429, Header: h, Body: io.NopCloser(strings.NewReader(`{"error":{"code":"1303"}}`)), Request: r}, nil
@@ -204,10 +210,11 @@ func TestTransportLimiterBufferedAndThrottled(t *testing.T) {
 		require.NoError(t, err)
 		resp, err := tr.RoundTrip(req)
 		require.NoError(t, err)
-		assert.Equal(t, 7, l.Concurrency(), "the 429 cut 10 to 7")
-		// Both slots are back: 7 can be taken at once, body still unclosed.
+		assert.Equal(t, []int{2, 1}, seen, "the 429 cut 2 to 1")
+		assert.Equal(t, 2, l.Concurrency(), "the buffered success won it back")
+		// Both slots are back: 2 can be taken at once, body still unclosed.
 		var slots []backoff.Slot
-		for range 7 {
+		for range 2 {
 			s, err := l.Acquire(t.Context())
 			require.NoError(t, err)
 			slots = append(slots, s)

@@ -170,15 +170,15 @@ func TestLimiterThrottleRule(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := backoff.NewLimiter(backoff.LimiterSettings{})
+				l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 2})
 				s := acquireAll(t, l, 1)[0]
 				time.Sleep(time.Second)
 				s.Done(tt.err, time.Millisecond)
 				if tt.throttled {
-					assert.Equal(t, 44, l.Concurrency(), "64·0.7")
+					assert.Equal(t, 1, l.Concurrency(), "⌊2·0.7⌋: half the slots were in use")
 					assert.InDelta(t, 0.7, l.Rate(), 1e-12, "1 call in 1s, times 0.7")
 				} else {
-					assert.Equal(t, 64, l.Concurrency())
+					assert.Equal(t, 2, l.Concurrency())
 					assert.True(t, math.IsInf(l.Rate(), 1))
 				}
 			})
@@ -188,7 +188,7 @@ func TestLimiterThrottleRule(t *testing.T) {
 
 func TestLimiterCutOncePerRound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := backoff.NewLimiter(backoff.LimiterSettings{MinRate: 0.01})
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 4, MinRate: 0.01})
 		early := acquireAll(t, l, 3)
 		// Nine calls finish over 0.9s, then a throttle at 1s: ten calls in
 		// one second were measured.
@@ -198,18 +198,18 @@ func TestLimiterCutOncePerRound(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 		early[0].Done(errThrottled, 0)
-		assert.Equal(t, 44, l.Concurrency())
+		assert.Equal(t, 2, l.Concurrency(), "⌊4·0.7⌋")
 		assert.InDelta(t, 7.0, l.Rate(), 1e-9)
 		// Calls sent before that cut: the same overload, seen late.
 		early[1].Done(errThrottled, 0)
-		assert.Equal(t, 44, l.Concurrency())
+		assert.Equal(t, 2, l.Concurrency())
 		assert.InDelta(t, 7.0, l.Rate(), 1e-9)
 		// A call sent after the cut that is throttled cuts again, from
 		// the paced rate: min(measured 10, rate 7)·0.7.
 		s, err := l.Acquire(context.Background())
 		require.NoError(t, err)
 		s.Done(errThrottled, 0)
-		assert.Equal(t, 31, l.Concurrency(), "⌊44.8·0.7⌋: the unrounded concurrency is cut")
+		assert.Equal(t, 1, l.Concurrency(), "⌊2.8·0.7⌋: the unrounded concurrency is cut")
 		assert.InDelta(t, 4.9, l.Rate(), 1e-9)
 		early[2].Done(nil, 0)
 	})
@@ -221,21 +221,35 @@ func TestLimiterGrowsWhileUsed(t *testing.T) {
 
 func testLimiterGrowsWhileUsed(t *testing.T) {
 	l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 4})
-	acquireAll(t, l, 1)[0].Done(errThrottled, 0)
+	held := acquireAll(t, l, 2)
+	held[0].Done(errThrottled, 0) // 2 of 4 in use: cut to 2.8
 	require.Equal(t, 2, l.Concurrency(), "⌊4·0.7⌋")
-	// 2.8 + 1/2.8 = 3.157: one success with both slots in use raises it.
-	slots := acquireAll(t, l, 2)
-	slots[0].Done(nil, 0)
+	// 2.8 + 1/2.8 = 3.157: a success with half the slots in use raises it.
+	held[1].Done(nil, 0)
 	assert.Equal(t, 3, l.Concurrency())
-	slots[1].Done(nil, 0) // 1 of 3 in use: not used enough to grow
+	acquireAll(t, l, 1)[0].Done(nil, 0) // 1 of 3 in use: not used enough to grow
 	assert.Equal(t, 3, l.Concurrency())
 	for range 10 {
-		slots = acquireAll(t, l, 2)
-		for _, s := range slots {
+		for _, s := range acquireAll(t, l, 2) {
 			s.Done(nil, 0)
 		}
 	}
 	assert.Equal(t, 4, l.Concurrency(), "capped at MaxConcurrency")
+}
+
+// A throttle while few slots are in use says that the server limits the
+// rate, not the concurrency: only the rate is cut.
+func TestLimiterCutsConcurrencyOnlyWhenUsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 8})
+		held := acquireAll(t, l, 3) // 3 of 8, under half
+		time.Sleep(time.Second)
+		held[0].Done(errThrottled, 0)
+		assert.Equal(t, 8, l.Concurrency())
+		assert.False(t, math.IsInf(l.Rate(), 1))
+		held[1].Done(nil, 0)
+		held[2].Done(nil, 0)
+	})
 }
 
 func TestLimiterNeverBelowMin(t *testing.T) {
@@ -243,7 +257,9 @@ func TestLimiterNeverBelowMin(t *testing.T) {
 		l := backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: 4, MinConcurrency: 2, MinRate: 3})
 		for range 20 {
 			time.Sleep(time.Second)
-			acquireAll(t, l, 1)[0].Done(errThrottled, 0)
+			held := acquireAll(t, l, 2)
+			held[0].Done(errThrottled, 0)
+			held[1].Done(errDown, 0) // neutral
 		}
 		assert.Equal(t, 2, l.Concurrency())
 		assert.Equal(t, 3.0, l.Rate())
@@ -261,7 +277,11 @@ func TestLimiterPacing(t *testing.T) {
 			at = append(at, time.Since(start))
 			s.Done(nil, 0)
 		}
-		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond}, at)
+		// At 100ms the rate has moved along the curve, 0.02·10·0.1³ past
+		// 10/s, and the next token comes that much sooner.
+		rate := 0.02*10*0.1*0.1*0.1 + 10.0
+		iv := time.Duration(float64(time.Second) / rate)
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 100*time.Millisecond + iv}, at)
 	})
 }
 

@@ -66,9 +66,10 @@ func TestProductionStrategy(t *testing.T) {
 		assert.Len(t, waits, 3)
 		assert.Equal(t, backoff.ErrExhausted, e.Reason)
 
-		// A rate limit gets the Temporary wait of Classified, at least 1s
-		// (run checks each against productionStrategy), and is no failure
-		// for the breaker.
+		// A rate limit gets the server-paced Temporary wait of Classified
+		// (run checks each against productionStrategy): 1s plus up to 20%
+		// when the server asked for nothing. It is no failure for the
+		// breaker.
 		policy := backoff.Production()
 		for range 3 {
 			_, n, waits = run(t, policy, &backoff.StatusError{Code: 429}, productionStrategy)

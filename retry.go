@@ -128,6 +128,7 @@ const (
 	optBreaker
 	optBudget
 	optServerDelay
+	optTrace
 	optLimiter
 )
 
@@ -143,6 +144,9 @@ type config struct {
 	notify         func(Attempt, time.Duration)
 	breaker        *Breaker
 	budget         *Budget
+	trace          *Trace // WithTrace's
+	ctxTrace       *Trace // the call's context's (ContextWithTrace)
+	selfTraced     bool   // the op reports its own attempts to the traces (Transport)
 	limiter        *Limiter
 	// slot, when set, receives each attempt's Slot, whose Done becomes the
 	// receiver's duty: Transport holds it past the attempt, until the
@@ -189,6 +193,8 @@ func (c *config) apply(opts []Option) {
 			c.budget, _ = o.val.(*Budget)
 		case optServerDelay:
 			c.serverDelay, _ = o.val.(func(error, time.Time) time.Duration)
+		case optTrace:
+			c.trace, _ = o.val.(*Trace)
 		case optLimiter:
 			c.limiter, _ = o.val.(*Limiter)
 		}
@@ -262,8 +268,8 @@ func WithNotify(f func(a Attempt, wait time.Duration)) Option {
 // WithBreaker guards every attempt with b: each attempt takes a [Permit]
 // from b.Allow and reports its error to the permit's Done; an attempt that
 // panics, or runs out its [WithAttemptTimeout], counts as a failure (the
-// panic then goes on up), and a failure after the caller's context ended is
-// neutral. When b refuses an attempt, or would still refuse one at the end of
+// panic then goes on up), and an attempt whose caller's context ended while
+// it ran is neutral, whatever its result. When b refuses an attempt, or would still refuse one at the end of
 // the next wait, Retry stops at once with [ErrCircuitOpen]. Share one Breaker among all the calls to one service.
 // nil means no breaker (the default), and turns off one set by an earlier
 // option, such as [Production]'s.
@@ -344,10 +350,10 @@ func newConfig(opts []Option) config {
 //     runs no attempt, and cancelling during a wait returns at once.
 //
 // The wait is at least what the server asked for, which the strategy sees in
-// [Attempt].After. A failed attempt whose caller's context ended while it ran
-// (cancelled, with any cause, or past its deadline) teaches nothing: it is
-// neutral for the breaker, and not told to an Observer, since the failure is
-// the caller's doing. (A success is a success, and counts, even then.)
+// [Attempt].After. An attempt whose caller's context ended while it ran
+// (cancelled, with any cause, or past its deadline) teaches nothing: its
+// result, success or failure, is neutral for the breaker and the limiter, and
+// is not told to an Observer, since its end was the caller's doing.
 //
 // op gets ctx itself, or with WithAttemptTimeout a context derived from it.
 // A panic in op is not recovered: it
@@ -371,10 +377,18 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 		}
 		c = opts[0].full // one bundle, resolved when it was built
 	}
+	if contextTraces.Load() { // a plain load: contextTrace is not inlined
+		if t := traceOf(ctx); t != nil {
+			return retryWithContextTrace(ctx, op, c, t)
+		}
+	}
 	if c.bare {
 		// Nothing has to happen around the first attempt: make it here, so
 		// that a success costs little more than the call of op.
 		if !closed(ctx.Done()) {
+			if c.trace != nil {
+				return retryTracedFirst(ctx, op, c)
+			}
 			v, err := op(ctx)
 			if err == nil {
 				return v, nil
@@ -389,11 +403,42 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error), 
 // function of its own so that Retry's frame stays small.
 func retryOpts[T any](ctx context.Context, op func(context.Context) (T, error), opts []Option) (T, error) {
 	c := newConfig(opts)
+	c.ctxTrace = contextTrace(ctx)
 	return retry(ctx, op, &c, nil)
 }
 
-// isBare reports whether the first attempt needs nothing around it: no
-// breaker, budget, observer, attempt timeout or elapsed-time limit.
+// retryTracedFirst is Retry's inline first attempt for a bare config with a
+// trace: a success is told to the trace without the frame of retry, which
+// costs more than the trace's own calls.
+func retryTracedFirst[T any](ctx context.Context, op func(context.Context) (T, error), c *config) (T, error) {
+	tr := tracer{cfg: c.trace}
+	tr.attemptStart(TraceAttempt{Number: 1})
+	var began time.Time
+	timed := tr.timed()
+	if timed {
+		began = now(c.clock)
+	}
+	v, err := op(ctx)
+	if timed {
+		tr.attemptDone(TraceAttempt{Number: 1}, err, since(c.clock, began))
+	}
+	if err == nil {
+		tr.done(1, nil)
+		return v, nil
+	}
+	return retry(ctx, op, c, err)
+}
+
+// retryWithContextTrace is Retry for a context that holds a trace: c, which
+// Retry may share with other calls, is copied to hold it.
+func retryWithContextTrace[T any](ctx context.Context, op func(context.Context) (T, error), c *config, t *Trace) (T, error) {
+	cc := *c
+	cc.ctxTrace = t
+	return retry(ctx, op, &cc, nil)
+}
+
+// isBare reports whether the first attempt needs nothing around it but a
+// trace: no breaker, budget, observer, attempt timeout or elapsed-time limit.
 func (c *config) isBare() bool {
 	return c.breaker == nil && c.budget == nil && c.observer == nil &&
 		c.attemptTimeout == 0 && c.maxElapsed == 0 && c.limiter == nil
@@ -416,8 +461,16 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	var zero T
 	// Done returns the same channel every time: read it once.
 	done := ctx.Done()
+	// A non-nil first was made by Retry, which told c.trace of it; a
+	// context trace then is none (retryWithContextTrace passes nil).
+	tr := tracer{c.trace, c.ctxTrace}
 	if first == nil && closed(done) {
-		return zero, doneError(ctx, 0, nil)
+		return zero, tr.stop(doneError(ctx, 0, nil))
+	}
+	// at is told of the attempts, unless the op tells it itself.
+	at := tr
+	if c.selfTraced {
+		at = tracer{}
 	}
 	obs := c.observer
 	var start time.Time
@@ -428,14 +481,14 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 	var last error         // the error of the attempt that just ran
 	var timer *time.Timer  // of the real clock, made by the first wait, reset by the others
 	if c.resent && c.budget != nil && !c.budget.TryWithdraw() {
-		return zero, &Error{Reason: ErrBudget}
+		return zero, tr.stop(&Error{Reason: ErrBudget})
 	}
 	for n := 1; ; n++ {
 		var permit Permit
 		if c.breaker != nil {
-			p, err := c.breaker.Allow()
+			p, err := c.breaker.allow(tr)
 			if err != nil {
-				return zero, &Error{Attempts: n - 1, Err: last, Reason: err}
+				return zero, tr.stop(&Error{Attempts: n - 1, Err: last, Reason: err})
 			}
 			permit = p
 		}
@@ -444,10 +497,14 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			s, err := c.limiter.Acquire(ctx)
 			if err != nil {
 				permit.neutral()
+				e := &Error{Attempts: n - 1, Err: last, Reason: err}
 				if closed(done) {
-					return zero, doneError(ctx, n-1, last)
+					e = doneError(ctx, n-1, last)
 				}
-				return zero, &Error{Attempts: n - 1, Err: last, Reason: err}
+				if tr.on() {
+					tr.refused(e.Reason)
+				}
+				return zero, tr.stop(e)
 			}
 			if c.slot != nil {
 				*c.slot = s
@@ -459,7 +516,15 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			c.budget.Deposit()
 		}
 		var began time.Time
-		if obs != nil {
+		told := first != nil // the attempt was made, and told, by Retry
+		if at.on() && !told {
+			if permit.b != nil || slot.l != nil {
+				traceStart(at, TraceAttempt{Number: n}, permit, slot)
+			} else {
+				at.attemptStart(TraceAttempt{Number: n})
+			}
+		}
+		if obs != nil || at.timed() && !told {
 			began = now(c.clock)
 		}
 		var (
@@ -471,25 +536,34 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		case first != nil:
 			err, first = first, nil // made by Retry
 		case c.breaker != nil || slot.l != nil:
-			v, err, timedOut = attemptWithPermit(ctx, op, c, permit, slot)
+			v, err, timedOut = attemptWithPermit(ctx, op, c, permit, slot, at, TraceAttempt{Number: n}, began)
 		case c.attemptTimeout > 0:
 			v, err, timedOut = attemptWithTimeout(ctx, op, c)
 		default:
 			v, err = op(ctx)
 		}
-		if obs != nil && (err == nil || !closed(done)) {
-			// A failure after the caller's context ended says nothing of
-			// the service.
-			obs.Observe(Outcome{Err: err, Latency: since(c.clock, began)})
+		if obs != nil || at.timed() && !told {
+			latency := since(c.clock, began)
+			if obs != nil && !closed(done) {
+				// An attempt whose caller's context ended says
+				// nothing of the service.
+				obs.Observe(Outcome{Err: err, Latency: latency})
+			}
+			if c.breaker == nil && slot.l == nil && at.timed() && !told { // else told under the permit, or by Retry
+				at.attemptDone(TraceAttempt{Number: n}, err, latency)
+			}
 		}
 		if err == nil {
-			slot.report(vSuccess)
+			slot.report(vSuccess, 0)
+			if tr.on() {
+				tr.done(n, nil)
+			}
 			return v, nil
 		}
 		last = err
 		if closed(done) {
-			slot.report(vNeutral)
-			return zero, doneError(ctx, n, err)
+			slot.report(vNeutral, 0)
+			return zero, tr.stop(doneError(ctx, n, err))
 		}
 
 		var class Class
@@ -505,13 +579,13 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			class = Transient
 		}
 		if slot.l != nil {
-			slot.report(verdictOf(err, class, delay))
+			slot.report(verdictOf(err, class, delay), 0)
 		}
 		if class >= Permanent {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrPermanent}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrPermanent})
 		}
 		if c.maxAttempts > 0 && n >= c.maxAttempts {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrExhausted})
 		}
 		if c.serverDelay != nil {
 			delay = max(delay, c.serverDelay(err, now(c.clock)))
@@ -519,17 +593,17 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 		a := Attempt{Number: n, Err: err, Class: class, Prev: prev, Random: rand.Float64(), After: delay}
 		wait, ok := c.strategy.Delay(a)
 		if !ok {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrExhausted}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrExhausted})
 		}
 		wait = max(wait, delay, 0)
 
 		if c.maxElapsed > 0 || hasDeadline(ctx) {
 			t := now(c.clock)
 			if c.maxElapsed > 0 && wait > c.maxElapsed-nonNegative(t.Sub(start)) {
-				return zero, &Error{Attempts: n, Err: err, Reason: ErrDeadline}
+				return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrDeadline})
 			}
 			if dl, ok := ctx.Deadline(); ok && wait >= dl.Sub(t) {
-				return zero, &Error{Attempts: n, Err: err, Reason: ErrDeadline}
+				return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrDeadline})
 			}
 		}
 
@@ -537,17 +611,24 @@ func retry[T any](ctx context.Context, op func(context.Context) (T, error), c *c
 			// Sleeping would only end in a refusal: the breaker (opened by
 			// this very failure, say) stays open past the wait.
 			if left := c.breaker.refusesFor(); left > wait {
-				return zero, &Error{Attempts: n, Err: err, Reason: &OpenError{RetryAfter: left}}
+				return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: &OpenError{RetryAfter: left}})
 			}
 		}
 		if c.budget != nil && !c.budget.TryWithdraw() {
-			return zero, &Error{Attempts: n, Err: err, Reason: ErrBudget}
+			return zero, tr.stop(&Error{Attempts: n, Err: err, Reason: ErrBudget})
 		}
 		if c.notify != nil {
 			c.notify(a, wait)
 		}
+		if tr.on() {
+			if c.budget != nil {
+				traceWait(tr, a, wait, c.budget)
+			} else {
+				tr.wait(traced(a), wait)
+			}
+		}
 		if sleep(ctx, c.clock, wait, &timer) != nil || closed(done) {
-			return zero, doneError(ctx, n, a.Err)
+			return zero, tr.stop(doneError(ctx, n, a.Err))
 		}
 		prev = wait
 	}
@@ -559,24 +640,30 @@ func hasDeadline(ctx context.Context) bool {
 }
 
 // attemptWithPermit runs op once under a breaker's permit and a limiter's
-// slot (either may be the zero value), and reports the result to the permit;
-// retry reports it to the slot, once it has classified it. A panic in op is
-// recorded as a failure by the breaker, gives the slot back teaching
-// nothing, and goes on up. The
+// slot (either may be the zero value), tells the traces at of its end
+// (before the breaker hears of it, as with Transport, whose op tells them
+// itself), and reports the result to the permit; retry reports it to the
+// slot, once it has classified it. A panic in op or in a trace is recorded
+// as a failure by the breaker, gives the slot back teaching nothing, and
+// goes on up. The
 // defer is here rather than in retry's loop, where it would be allocated on
 // the heap at every attempt; here it is open-coded and costs nothing.
-func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit, slot Slot) (v T, err error, timedOut bool) {
+func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, error), c *config, p Permit, slot Slot,
+	at tracer, ta TraceAttempt, began time.Time) (v T, err error, timedOut bool) {
 	panicked := true
 	defer func() {
 		if panicked {
 			p.fail()
-			slot.report(vNeutral)
+			slot.report(vNeutral, 0)
 		}
 	}()
 	if c.attemptTimeout > 0 {
 		v, err, timedOut = attemptWithTimeout(ctx, op, c)
 	} else {
 		v, err = op(ctx)
+	}
+	if at.timed() {
+		at.attemptDone(ta, err, since(c.clock, began))
 	}
 	panicked = false
 	switch {
@@ -585,9 +672,10 @@ func attemptWithPermit[T any](ctx context.Context, op func(context.Context) (T, 
 		// make of op's error: as for Retry's own class, the attempt's own
 		// timeout is a failure.
 		p.fail()
-	case err != nil && ended(ctx):
-		// The caller gave up (with any cause, or at its deadline): the
-		// failure is the caller's doing, not the service's.
+	case ended(ctx):
+		// The caller gave up (with any cause, or at its deadline) while
+		// the attempt ran: a failure is the caller's doing, not the
+		// service's, and a success that raced the end proves as little.
 		p.neutral()
 	default:
 		p.Done(err)

@@ -191,3 +191,30 @@ func TestRetryCancelledAttemptTeachesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A success that returns after the caller's context ended teaches nothing
+// either: it would otherwise close a HalfOpen breaker on a probe whose
+// caller had already gone, and halve Adaptive's base on a fast answer that
+// nobody waited for.
+func TestRetrySuccessAfterCancelTeachesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := backoff.NewBreaker(backoff.BreakerSettings{OpenFor: time.Second})
+		b.Trip()
+		time.Sleep(time.Second)
+		require.Equal(t, backoff.HalfOpen, b.State())
+		ad := backoff.NewAdaptive(backoff.AdaptiveSettings{})
+		ctx, cancel := context.WithCancelCause(t.Context())
+		v, err := backoff.Retry(ctx, func(context.Context) (int, error) {
+			cancel(errors.New("the user left"))
+			return 7, nil
+		}, backoff.WithBreaker(b), backoff.WithStrategy(ad))
+		require.NoError(t, err, "a success is still returned")
+		assert.Equal(t, 7, v)
+		assert.Equal(t, backoff.HalfOpen, b.State(), "the probe's slot is free, and it did not close the breaker")
+		assert.Equal(t, 100*time.Millisecond, ad.Base(), "not told to an Observer")
+		p, err := b.Allow()
+		require.NoError(t, err, "the slot was given back")
+		p.Done(nil)
+		assert.Equal(t, backoff.Closed, b.State())
+	})
+}

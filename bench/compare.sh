@@ -1,71 +1,63 @@
 #!/usr/bin/env bash
-# compare.sh: run the peer benchmarks (bench/peers_bench_test.go) and print a
-# table of medians: time, bytes and allocations per op, and each library's
-# time as a multiple of this library's in the same case.
+# compare.sh: run the peer benchmarks (bench/peers_bench_test.go) and the
+# Limiter's (the root module's limiter_bench_test.go), and print their tables
+# with benchstat (golang.org/x/perf/cmd/benchstat, pinned by the tool
+# directive in bench/go.mod and run with go tool): the median and its 95%
+# confidence interval of time, bytes and allocations per op, and each
+# library against this library in the same case ("vs base", with benchstat's
+# p-value: "~" when the difference is not significant).
 #
-#   bash bench/compare.sh                 # go test -bench Peers -count 10, then the table
-#   COUNT=3 bash bench/compare.sh         # fewer runs, for a quick look
-#   RAW=peers.txt bash bench/compare.sh   # also keep go test's raw output
-#   BENCHTIME=200ms bash bench/compare.sh # passed on as go test -benchtime
-#   bash bench/compare.sh peers.txt       # only tabulate a raw output already made
+#   bash bench/compare.sh                    # -count 10 of both, then the tables
+#   COUNT=3 bash bench/compare.sh            # fewer runs, for a quick look
+#   RAW=peers.txt LIMITER_RAW=limiter.txt bash bench/compare.sh   # also keep go test's raw outputs
+#   BENCHTIME=200ms bash bench/compare.sh    # passed on as go test -benchtime
+#   bash bench/compare.sh peers.txt [limiter.txt]  # only tabulate raw outputs already made
 #
-# Needs only Go, awk and sort: medians are computed here, not by benchstat.
+# go test names a sub-benchmark by position (BenchmarkPeers/success/cenkalti);
+# benchstat compares across key=value parts, so the names are rewritten
+# (BenchmarkPeers/case=success/lib=cenkalti) before it reads them.
 set -euo pipefail
 
 # Paths given by the caller are taken from where it stands, before the cd.
 abs() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
 
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+peers="" limiter=""
 if [ $# -ge 1 ]; then
-	raw="$(abs "$1")"
+	peers="$(abs "$1")"
+	[ $# -ge 2 ] && limiter="$(abs "$2")"
 	cd "$(dirname "$0")"
 else
-	if [ -n "${RAW:-}" ]; then
-		raw="$(abs "$RAW")"
-	else
-		raw="$(mktemp)"
-		trap 'rm -f "$raw"' EXIT
-	fi
+	peers="${RAW:+$(abs "$RAW")}"
+	limiter="${LIMITER_RAW:+$(abs "$LIMITER_RAW")}"
 	cd "$(dirname "$0")"
-	go test -run '^$' -bench Peers -benchmem -count "${COUNT:-10}" ${BENCHTIME:+-benchtime "$BENCHTIME"} . | tee "$raw" >&2
+	: "${peers:=$tmp/peers.txt}" "${limiter:=$tmp/limiter.txt}"
+	args=(-run '^$' -benchmem -count "${COUNT:-10}")
+	[ -n "${BENCHTIME:-}" ] && args+=(-benchtime "$BENCHTIME")
+	go test "${args[@]}" -bench Peers . | tee "$peers" >&2
+	# The Limiter and its floor (a channel semaphore, a mutex counter) in
+	# one run, so that their ratios are read on the same machine load.
+	(cd .. && go test "${args[@]}" -bench '^BenchmarkLimiter' .) | tee "$limiter" >&2
 fi
 
-# Medians per benchmark of time, bytes and allocations per op, each column
-# sorted on its own; cases and libraries keep the order go test ran them in.
-grep '^BenchmarkPeers/' "$raw" | awk '
-function sortn(v, n,   i, j, x) {
-	for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j > 0 && v[j] > x; j--) v[j+1] = v[j]; v[j+1] = x }
-}
-function median(v, n) { sortn(v, n); return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2 }
-{
-	name = $1; sub(/-[0-9]+$/, "", name)          # drop the GOMAXPROCS suffix
-	split(name, part, "/"); c = part[2]; l = part[3]; key = c SUBSEP l
-	ns = b = allocs = ""
-	for (i = 3; i < NF; i++) {
-		if ($(i+1) == "ns/op") ns = $i
-		if ($(i+1) == "B/op") b = $i
-		if ($(i+1) == "allocs/op") allocs = $i
-	}
-	if (ns == "" || b == "" || allocs == "") { print "compare.sh: no -benchmem columns in: " $0 > "/dev/stderr"; bad = 1; exit 1 }
-	if (!(c in seenc)) { seenc[c] = 1; cases[++nc] = c }
-	if (!(key in n)) { n[key] = 0; libs[c, ++nl[c]] = l }
-	k = ++n[key]; T[key, k] = ns + 0; B[key, k] = b + 0; A[key, k] = allocs + 0
-}
-END {
-	if (bad) exit 1
-	if (nc == 0) { print "compare.sh: no BenchmarkPeers results" > "/dev/stderr"; exit 1 }
-	for (key in n) {
-		split("", t); split("", bb); split("", aa)
-		for (k = 1; k <= n[key]; k++) { t[k] = T[key, k]; bb[k] = B[key, k]; aa[k] = A[key, k] }
-		mt[key] = median(t, n[key]); mb[key] = median(bb, n[key]); ma[key] = median(aa, n[key])
-	}
-	printf "| case | library | runs | time/op (median) | B/op | allocs/op | time vs backoff |\n"
-	printf "|---|---|---:|---:|---:|---:|---:|\n"
-	for (i = 1; i <= nc; i++) {
-		c = cases[i]; ours = mt[c, "backoff"]
-		for (j = 1; j <= nl[c]; j++) {
-			l = libs[c, j]; key = c SUBSEP l
-			ratio = (ours > 0) ? sprintf("%.2fx", mt[key] / ours) : "n/a"
-			printf "| %s | %s | %d | %.1f ns | %g | %g | %s |\n", c, l, n[key], mt[key], mb[key], ma[key], ratio
-		}
-	}
-}'
+grep -q '^BenchmarkPeers/' "$peers" || { echo "compare.sh: no BenchmarkPeers results in $peers" >&2; exit 1; }
+# BenchmarkPeers/CASE/LIB-N → BenchmarkPeers/case=CASE/lib=LIB-N; backoff
+# runs first in each case, so it is benchstat's base column.
+sed -E 's#^BenchmarkPeers/([^/[:space:]]+)/([^[:space:]]+)-([0-9]+)([[:space:]])#BenchmarkPeers/case=\1/lib=\2-\3\4#' "$peers" >"$tmp/peers.bs"
+echo "## Peers"
+go tool benchstat -row /case -col /lib "$tmp/peers.bs"
+
+if [ -n "$limiter" ]; then
+	grep -q '^BenchmarkLimiter' "$limiter" || { echo "compare.sh: no BenchmarkLimiter results in $limiter" >&2; exit 1; }
+	# BenchmarkLimiter/MODE[/parallel]-N and BenchmarkLimiterPeers/PEER[/parallel]-N
+	# → BenchmarkLimiter/run=serial|parallel/impl=MODE|PEER-N.
+	sed -E \
+		-e 's#^BenchmarkLimiter(Peers)?/([^/[:space:]-]+)/parallel-([0-9]+)([[:space:]])#BenchmarkLimiter/run=parallel/impl=\2-\3\4#' \
+		-e 's#^BenchmarkLimiter(Peers)?/([^/[:space:]-]+)-([0-9]+)([[:space:]])#BenchmarkLimiter/run=serial/impl=\2-\3\4#' \
+		"$limiter" >"$tmp/limiter.bs"
+	echo
+	echo "## Limiter: Acquire+Done with a free slot, against the simplest fixed limits"
+	go tool benchstat -row /run -col '/impl@(unpaced paced chan mutex)' "$tmp/limiter.bs"
+fi

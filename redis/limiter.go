@@ -56,7 +56,7 @@ func NewLimiter(key string, ls backoff.LimiterSettings, s Settings) *Limiter {
 	}
 	minC := max(ls.MinConcurrency, 1)
 	consts := []any{
-		def(ls.Beta, 0.7), def(ls.Scale, 0.4), def(ls.MinRate, 0.5),
+		def(ls.Beta, 0.7), def(ls.Scale, 0.02), def(ls.MinRate, 0.5),
 		maxC, minC, def(ls.Increase, 1), ls.InitialRate, def(ls.Smooth, 0.8),
 	}
 	keys := s.keys("limiter", key)

@@ -61,9 +61,8 @@ return {math.floor(tok), members()}
 // use), 6 Beta, 7 Scale, 8 MinRate, 9 MaxConcurrency, 10 MinConcurrency,
 // 11 Increase, 12 InitialRate, 13 Smooth, 14 the fleet's cuts the replica
 // had applied when its throttles happened, 15 the replica's own rate (0:
-// unpaced). The rate follows the CUBIC
-// curve of a local Limiter, on the fleet's measured rate, with Scale times
-// the replicas (see below); a throttle
+// unpaced). The rate follows the CUBIC curve of a local Limiter, on the
+// fleet's measured rate; a throttle
 // anywhere cuts it, once per round: at most once a period, and only for a
 // replica that already runs at the current cut's share (the throttles of
 // one still at the old share are the same overload seen late, as a TCP
@@ -81,16 +80,15 @@ local rate, conc, w, cut = field('rate', 0), field('conc', maxC), field('w', 0),
 local meas, ms, acc, grew = field('meas', 0), field('ms', now), field('acc', 0), field('grew', 0)
 local cutn = field('cutn', 0)
 if not (rate and conc and w and cut and meas and ms and acc and grew and cutn) then return garbage() end
--- The fleet's curve is the sum of its replicas' local curves, each at its
--- share: with n replicas its C is n times a local Limiter's, so the fleet
--- probes for capacity as fast as n local Limiters together, and differs
--- from them only in cutting once, together.
+-- C is relative to W, as in a local Limiter, so the fleet's curve is the
+-- sum of its replicas' local curves at their shares: the fleet probes for
+-- capacity as fast as its replicas would together, and differs from them
+-- in cutting once, together.
 local n = members()
-scale = scale * n
-local function cubicK(x) return ((x * (1 - beta)) / scale) ^ (1 / 3) end
+local function cubicK() return ((1 - beta) / scale) ^ (1 / 3) end
 if fresh and initial > 0 then
   rate, w = initial, initial
-  cut = now - cubicK(initial) * 1000
+  cut = now - cubicK() * 1000
   meas = initial
 end
 acc = acc + finished
@@ -119,7 +117,7 @@ elseif rate > 0 then
   -- Not capped at twice the measured rate, as a local Limiter is: the
   -- fleet's measure lags its replicas by a round and an average, and each
   -- replica's own Limiter still caps its share at twice what it sends.
-  rate = math.max(scale * ((now - cut) / 1000 - cubicK(w)) ^ 3 + w, minRate)
+  rate = math.max(scale * w * ((now - cut) / 1000 - cubicK()) ^ 3 + w, minRate)
 end
 if saturated and cuts == 0 and now - grew >= period and now - cut >= period then
   conc, grew = math.min(conc + inc, maxC), now

@@ -47,7 +47,7 @@ var DefaultRateLimit = RateLimitConfig{
 	Capacity: 200,
 	Load:     2,
 	Service:  100 * time.Millisecond,
-	Burst:    0.05,
+	Burst:    1,
 	Phase:    10 * time.Second,
 	Timeout:  5 * time.Second,
 	Bin:      250 * time.Millisecond,
@@ -379,11 +379,10 @@ func (r RateLimitRun) ThrottledShare() float64 {
 	return float64(r.Throttled) / float64(r.Attempts)
 }
 
-// Reconverge is the longest, over the two capacity changes, of the time
-// from a change until goodput is back within 10% of the new capacity, with
-// at most 5% of attempts throttled, in every window of cfg.Window from then
-// until the next change: the end of the first such window. A policy that
-// never gets there scores the whole phase.
+// Reconverge is the longer, over the two capacity changes, of the time
+// from a change to the end of the first window of cfg.Window in which
+// goodput is within 10% of the new capacity and at most 5% of attempts were
+// throttled. A policy that never gets there scores the whole phase.
 func (r RateLimitRun) Reconverge(cfg RateLimitConfig) time.Duration {
 	per := int(cfg.Window / cfg.Bin)
 	phase := int(cfg.Phase / cfg.Bin)
@@ -391,11 +390,7 @@ func (r RateLimitRun) Reconverge(cfg RateLimitConfig) time.Duration {
 	for _, change := range []int{phase, 2 * phase} {
 		settled := phase // in bins after the change; the whole phase if never
 		for s := change; s+per <= change+phase; s++ {
-			ok := true
-			for w := s; w+per <= change+phase && ok; w++ {
-				ok = r.windowOK(w, per)
-			}
-			if ok {
+			if r.windowOK(s, per) {
 				settled = s - change + per
 				break
 			}

@@ -25,6 +25,19 @@
 // library's run different faults from the first retry on, and the gap
 // would mix luck with policy.) Against a real server, -compare=false runs
 // the library only.
+//
+// -trace writes the library's backoff.SlogTrace records to stderr: one per
+// retry, give-up and change of the breaker's state. The summary lists the
+// breaker's changes, with their times, in any case.
+//
+// -rate-limit turns on the embedded server's caps, at half the default
+// load: 8 requests in progress and 100 requests/s from a bucket of 10 (set
+// by -cap-concurrency, -cap-rate, -cap-burst), answered with z.ai's 429s
+// 1302 and 1303. The library then runs twice, without and with one
+// backoff.Limiter shared by all the workers, as one API key would share it,
+// and each block gives the share of attempts answered 429. Random 429s and
+// 503s are off with it unless -429 or -503 asks for them: they come
+// whatever the load, and a Limiter takes each for a throttle.
 package main
 
 import (
@@ -80,6 +93,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.BoolVar(&cfg.Compare, "compare", cfg.Compare, "first run the same load with no retries, and print the difference")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the embedded server's fault sequence")
 	fs.BoolVar(&cfg.Progress, "progress", false, "show the live progress line on stderr even when it is not a terminal")
+	fs.BoolVar(&cfg.Trace, "trace", false, "write the library's backoff.SlogTrace records (retries, give-ups, breaker changes) to stderr")
+	fs.BoolVar(&cfg.RateLimit, "rate-limit", false, "embedded server: turn on its caps (-cap-*), and run the library a second time with a shared backoff.Limiter")
+	l := &cfg.Limits
+	fs.IntVar(&l.Concurrency, "cap-concurrency", l.Concurrency, "with -rate-limit: requests the server lets be in progress at once (z.ai 1302 over it)")
+	fs.Float64Var(&l.Rate, "cap-rate", l.Rate, "with -rate-limit: requests per second the server lets start (z.ai 1303 over it)")
+	fs.IntVar(&l.Burst, "cap-burst", l.Burst, "with -rate-limit: requests the server's rate bucket holds")
 	f := &cfg.Faults
 	fs.Float64Var(&f.RateLimit, "429", f.RateLimit, "embedded server: share of 429 Too Many Requests")
 	fs.Float64Var(&f.Unavailable, "503", f.Unavailable, "embedded server: share of 503 Service Unavailable")
@@ -99,6 +118,21 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	}
 	if *noFaults {
 		cfg.Faults = glmserver.Faults{}
+	}
+	if cfg.RateLimit {
+		// Under the caps the 429s should be the caps' own, which say how
+		// loaded the server is. Random 429s and 503s with Retry-After come
+		// whatever the load, and a Limiter takes each for a throttle: at
+		// the default 6% and 3% it pulls its rate down to a few requests a
+		// second. So they are off unless asked for.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["429"] {
+			cfg.Faults.RateLimit = 0
+		}
+		if !set["503"] {
+			cfg.Faults.Unavailable = 0
+		}
 	}
 	return cfg, cfg.validate()
 }
@@ -123,6 +157,10 @@ func defaultConfig() config {
 		BufferBody:     1 << 20,
 		Compare:        true,
 		Seed:           1,
+		// Half of the default load: 16 workers at 200 requests/s meet
+		// caps of 8 in progress and 100/s, with a bucket of a tenth of a
+		// second's worth, so that the caps bite from the start.
+		Limits: glmserver.Limits{Concurrency: 8, Rate: 100, Burst: 10},
 		Faults: glmserver.Faults{
 			RateLimit:    0.06,
 			Unavailable:  0.03,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/backoff-go/backoff"
 	"github.com/backoff-go/backoff/internal/glmserver"
 )
 
@@ -318,6 +320,23 @@ func TestParseFlags(t *testing.T) {
 			assert.False(t, c.Compare)
 			assert.Zero(t, c.BufferBody)
 		}},
+		{name: "trace", args: []string{"-trace"}, check: func(t *testing.T, c config) {
+			assert.True(t, c.Trace)
+			assert.False(t, c.RateLimit)
+		}},
+		{name: "rate limit", args: []string{"-base-url=", "-rate-limit", "-cap-rate", "40"}, check: func(t *testing.T, c config) {
+			assert.True(t, c.RateLimit)
+			assert.Equal(t, glmserver.Limits{Concurrency: 8, Rate: 40, Burst: 10}, c.Limits)
+			assert.Zero(t, c.Faults.RateLimit, "the caps' 429s only")
+			assert.Zero(t, c.Faults.Unavailable)
+			assert.Equal(t, defaultConfig().Faults.ServerError, c.Faults.ServerError)
+		}},
+		{name: "rate limit with random 429s", args: []string{"-base-url=", "-rate-limit", "-429", "0.06"}, check: func(t *testing.T, c config) {
+			assert.Equal(t, 0.06, c.Faults.RateLimit)
+			assert.Zero(t, c.Faults.Unavailable)
+		}},
+		{name: "rate limit on a real server", args: []string{"-rate-limit"}, bad: true},
+		{name: "negative cap", args: []string{"-base-url=", "-rate-limit", "-cap-rate", "-1"}, bad: true},
 		{name: "negative buffer", args: []string{"-buffer-body", "-1"}, bad: true},
 		{name: "open-for is gone", args: []string{"-open-for", "1s"}, bad: true},
 		{name: "rates above one", args: []string{"-base-url=", "-429", "0.7", "-503", "0.7"}, bad: true},
@@ -425,4 +444,152 @@ func TestRunInterrupted(t *testing.T) {
 	assert.Zero(t, s.Successes)
 	assert.Equal(t, map[string]int{"interrupted": s.Requests}, s.Failures)
 	assert.Contains(t, stdout.String(), "not started")
+}
+
+// TestTrace runs the scripted faults of TestLibraryScripted with -trace: one
+// SlogTrace record per retry (four: request 0 retries once, request 1 three
+// times) and one per give-up (request 2's account error), and nothing for
+// the requests that succeed.
+func TestTrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := defaultConfig()
+		cfg.Requests = 7
+		cfg.Workers = 1
+		cfg.Rate = 0
+		cfg.StreamShare = 0
+		cfg.Compare = false
+		cfg.Trace = true
+		cfg.startServer = pipe(func(c *glmserver.Config) {
+			c.KeyedFaults = false
+			c.Script = []glmserver.Fault{
+				glmserver.ServerError, glmserver.None,
+				glmserver.RateLimit, glmserver.ResetMidBody, glmserver.Reset, glmserver.None,
+				glmserver.AccountError,
+			}
+			c.Faults = glmserver.Faults{RetryAfter: 300 * time.Millisecond}
+		})
+		var stdout, stderr bytes.Buffer
+		sums, err := run(t.Context(), cfg, &stdout, &stderr)
+		require.NoError(t, err)
+		require.Len(t, sums, 1)
+		var retries, giveUps []string
+		for l := range strings.Lines(stderr.String()) {
+			switch {
+			case strings.Contains(l, `msg="backoff: retrying"`):
+				retries = append(retries, l)
+			case strings.Contains(l, `msg="backoff: giving up"`):
+				giveUps = append(giveUps, l)
+			default:
+				t.Errorf("unexpected line on stderr: %q", l)
+			}
+		}
+		require.Len(t, retries, 4)
+		assert.Contains(t, retries[0], "level=INFO")
+		assert.Contains(t, retries[0], "attempt=1 ")
+		assert.Contains(t, retries[0], "class=transient status=500")
+		m := regexp.MustCompile(`attempt=1 wait=(\S+) class=temporary status=429 `).FindStringSubmatch(retries[1])
+		require.NotNil(t, m, retries[1])
+		wait, err := time.ParseDuration(m[1])
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, wait, 300*time.Millisecond, "the server's wait, at least")
+		assert.Less(t, wait, 360*time.Millisecond, "at most a fifth more")
+		assert.Contains(t, retries[2], "attempt=2 ")
+		assert.Contains(t, retries[3], "attempt=3 ")
+		require.Len(t, giveUps, 1)
+		assert.Contains(t, giveUps[0], "level=WARN")
+		assert.Contains(t, giveUps[0], "attempts=1 reason=permanent status=429")
+		assert.Empty(t, sums[0].Breaker)
+		assert.Contains(t, stdout.String(), "requests refused by the open breaker; 0 state changes\n")
+	})
+}
+
+// TestBreakerChanges fails every attempt until the service breaker opens on
+// ten failures in a row, then answers every one: the summary lists the
+// breaker's open, half-open and close, in order, with the times they came.
+func TestBreakerChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := defaultConfig()
+		cfg.Requests = 100
+		cfg.Workers = 1
+		cfg.Rate = 20
+		cfg.StreamShare = 0
+		cfg.Compare = false
+		script := make([]glmserver.Fault, 10)
+		for i := range script {
+			script[i] = glmserver.ServerError
+		}
+		cfg.startServer = pipe(func(c *glmserver.Config) {
+			c.KeyedFaults = false
+			c.Script = script
+			c.Faults = glmserver.Faults{}
+		})
+		var stdout bytes.Buffer
+		sums, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
+		require.NoError(t, err)
+		s := sums[0]
+		require.Len(t, s.Breaker, 3, "%+v", s.Breaker)
+		want := [][2]backoff.State{{backoff.Closed, backoff.Open}, {backoff.Open, backoff.HalfOpen}, {backoff.HalfOpen, backoff.Closed}}
+		for i, c := range s.Breaker {
+			assert.Equal(t, want[i], [2]backoff.State{c.From, c.To})
+			if i > 0 {
+				assert.GreaterOrEqual(t, c.At, s.Breaker[i-1].At)
+			}
+		}
+		assert.GreaterOrEqual(t, s.Breaker[1].At-s.Breaker[0].At, time.Second, "open for OpenFor at least")
+		assert.Positive(t, s.Refused)
+		assert.Equal(t, int64(10), s.Server.ServerErrors)
+		out := stdout.String()
+		assert.Contains(t, out, "requests refused by the open breaker")
+		assert.Contains(t, out, "; 3 state changes\n")
+		assert.Contains(t, out, "s  closed → open\n")
+		assert.Contains(t, out, "s  open → half-open\n")
+		assert.Contains(t, out, "s  half-open → closed\n")
+	})
+}
+
+// TestRateLimit runs the library under the server's caps, without and with
+// a shared Limiter, on no other faults, so that every 429 is a cap's: the
+// Limiter cuts the share of attempts answered 429, and each block says what
+// the caps refused and, for the Limiter, what it learned.
+func TestRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := defaultConfig()
+		cfg.Requests = 300
+		cfg.Compare = false
+		cfg.RateLimit = true
+		cfg.Faults = glmserver.Faults{}
+		cfg.startServer = pipe(nil)
+		var stdout bytes.Buffer
+		sums, err := run(t.Context(), cfg, &stdout, &bytes.Buffer{})
+		require.NoError(t, err)
+		require.Len(t, sums, 2)
+		t.Logf("\n%s", stdout.String())
+		without, with := sums[0], sums[1]
+		assert.Equal(t, library, without.Policy)
+		assert.Equal(t, limited, with.Policy)
+		for _, s := range sums {
+			assert.True(t, s.RateLimited, s.Policy)
+			assert.Equal(t, s.Server.RateLimited, s.Capped.Concurrency+s.Capped.Rate, "%v: every 429 is a cap's", s.Policy)
+			assert.Equal(t, int64(s.Attempts), s.Server.Requests, s.Policy)
+			assert.LessOrEqual(t, s.Capped.Peak, cfg.Limits.Concurrency, s.Policy)
+		}
+		assert.Greater(t, without.ThrottledShare(), 0.3, "the load is twice the rate cap")
+		assert.Less(t, with.ThrottledShare(), without.ThrottledShare()/4, "the Limiter paces the workers")
+		assert.Greater(t, with.Successes, without.Successes)
+		assert.Zero(t, without.Concurrency, "no Limiter, nothing learned")
+		assert.GreaterOrEqual(t, with.Concurrency, 1)
+		assert.LessOrEqual(t, with.Concurrency, cfg.Workers)
+		assert.Less(t, with.Rate, 2*cfg.Limits.Rate, "it learned a rate near the cap")
+		assert.Positive(t, with.Rate)
+
+		out := stdout.String()
+		lines := successLines(out)
+		require.Len(t, lines, 2)
+		assert.Contains(t, lines[0], fmt.Sprintf("successes      %5d  (", without.Successes))
+		assert.Contains(t, lines[1], fmt.Sprintf("successes      %5d  (", with.Successes))
+		assert.Contains(t, out, fmt.Sprintf("429 share      %5.1f%%  of attempts (%d of %d); the caps refused %d over concurrency, %d over rate\n",
+			100*with.ThrottledShare(), with.Server.RateLimited, with.Server.Requests, with.Capped.Concurrency, with.Capped.Rate))
+		assert.Contains(t, out, fmt.Sprintf("limiter        %5d  concurrency at the end, rate ", with.Concurrency))
+		assert.Contains(t, out, "with a Limiter against without:\n  429 share")
+	})
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -41,7 +43,12 @@ type config struct {
 	Compare        bool          // first run the same load without retries
 	Seed           uint64
 	Progress       bool // write the live progress line to stderr
-	Faults         glmserver.Faults
+	Trace          bool // write the library's SlogTrace records to stderr
+	// RateLimit turns on the embedded server's caps, Limits, and adds a
+	// library run with a shared Limiter beside the one without.
+	RateLimit bool
+	Limits    glmserver.Limits
+	Faults    glmserver.Faults
 
 	// startServer starts the embedded server; nil: glmserver.Start. Tests
 	// pass glmserver.StartPipe, to run the demo inside a synctest bubble.
@@ -64,8 +71,15 @@ func (c config) validate() error {
 		return errors.New("-stream must be in [0,1]")
 	case c.Model == "":
 		return errors.New("-model must not be empty")
+	case c.RateLimit && c.BaseURL != "":
+		return errors.New("-rate-limit caps the embedded server: it cannot be used with -base-url")
 	}
 	if c.BaseURL == "" {
+		if c.RateLimit {
+			if err := c.Limits.Validate(); err != nil {
+				return err
+			}
+		}
 		return c.Faults.Validate()
 	}
 	return nil
@@ -84,14 +98,21 @@ type policy int
 const (
 	noRetries policy = iota // plain net/http: one attempt per request
 	library                 // through backoff.Transport with Production()
+	limited                 // as library, with one Limiter shared by all the workers
 )
 
 func (p policy) String() string {
-	if p == noRetries {
+	switch p {
+	case noRetries:
 		return "no retries"
+	case limited:
+		return "backoff.Production() with llm.Options() and a Limiter"
 	}
 	return "backoff.Production() with llm.Options()"
 }
+
+// retries reports whether p goes through backoff.Transport.
+func (p policy) retries() bool { return p != noRetries }
 
 // summary is what one run did.
 type summary struct {
@@ -121,6 +142,31 @@ type summary struct {
 	Elapsed    time.Duration
 	Server     glmserver.Stats // what the embedded server saw; zero otherwise
 	RetryBound float64         // with the library: retries the budget allows, Ratio·Requests + Burst
+	// RateLimited is set when the embedded server's caps were on; Capped
+	// then counts the requests they refused.
+	RateLimited bool
+	Capped      glmserver.LimitStats
+	// Concurrency and Rate are what the Limiter had learned at the end of
+	// a limited run (Rate is +Inf while it paces nothing).
+	Concurrency int
+	Rate        float64
+	// Breaker lists the changes of the library's breaker's state, in order.
+	Breaker []breakerChange
+}
+
+// breakerChange is one change of the breaker's state, At after the run began.
+type breakerChange struct {
+	At       time.Duration
+	From, To backoff.State
+}
+
+// ThrottledShare is the share of the attempts that the server answered 429,
+// for a fault, an account error or a cap.
+func (s summary) ThrottledShare() float64 {
+	if s.Server.Requests == 0 {
+		return 0
+	}
+	return float64(s.Server.RateLimited) / float64(s.Server.Requests)
 }
 
 // Amplification is attempts per request: the load that retries add.
@@ -211,13 +257,45 @@ func classify(err error) backoff.Class { return llm.Classify(err) }
 
 // libraryOptions is what the library run gives backoff.Transport:
 // Production() as shipped, llm.Options() for the model API's error bodies
-// and waits, and the attempt timeout.
-func libraryOptions(cfg config) []backoff.Option {
+// and waits, the attempt timeout, trace, and lim unless it is nil.
+func libraryOptions(cfg config, trace *backoff.Trace, lim *backoff.Limiter) []backoff.Option {
 	opts := []backoff.Option{backoff.Production(), llm.Options()}
 	if cfg.AttemptTimeout > 0 {
 		opts = append(opts, backoff.WithAttemptTimeout(cfg.AttemptTimeout))
 	}
-	return opts
+	if lim != nil {
+		opts = append(opts, backoff.WithLimiter(lim))
+	}
+	return append(opts, backoff.WithTrace(trace))
+}
+
+// breakerLog records the changes of a breaker's state that a Trace reports,
+// which may come from any worker.
+type breakerLog struct {
+	began   time.Time
+	mu      sync.Mutex // protects changes
+	changes []breakerChange
+}
+
+// trace returns the library run's Trace: with -trace, SlogTrace's records to
+// stderr, and in any case the breaker's changes into l. Production's
+// breaker is built inside the preset, so its changes reach the demo only
+// through a Trace.
+func (l *breakerLog) trace(cfg config, stderr io.Writer) *backoff.Trace {
+	t := &backoff.Trace{}
+	if cfg.Trace {
+		t = backoff.SlogTrace(slog.New(slog.NewTextHandler(stderr, nil)))
+	}
+	logState := t.BreakerState
+	t.BreakerState = func(b *backoff.Breaker, from, to backoff.State) {
+		l.mu.Lock()
+		l.changes = append(l.changes, breakerChange{At: time.Since(l.began), From: from, To: to})
+		l.mu.Unlock()
+		if logState != nil {
+			logState(b, from, to)
+		}
+	}
+	return t
 }
 
 // result is one request's end; the zero result is a request not started.
@@ -245,6 +323,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]summary, 
 	if cfg.Compare {
 		policies = []policy{noRetries, library}
 	}
+	if cfg.RateLimit {
+		policies = append(policies, limited)
+	}
 	var sums []summary
 	for i, p := range policies {
 		s, err := runOnce(ctx, cfg, p, stderr)
@@ -260,8 +341,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]summary, 
 			break
 		}
 	}
-	if len(sums) == 2 {
+	if len(sums) >= 2 && sums[0].Policy == noRetries {
 		writeDifference(stdout, sums[0], sums[1])
+	}
+	if n := len(sums); n >= 2 && sums[n-1].Policy == limited {
+		writeLimiterDifference(stdout, sums[n-2], sums[n-1])
 	}
 	return sums, nil
 }
@@ -297,6 +381,12 @@ func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summa
 			return summary{}, err
 		}
 		defer srv.Close()
+		if cfg.RateLimit {
+			if err := srv.SetLimits(cfg.Limits); err != nil {
+				return summary{}, err
+			}
+			sum.RateLimited = true
+		}
 		base = srv.URL + "/v1"
 		sum.Embedded = true
 		network.DialContext = srv.DialContext
@@ -318,15 +408,21 @@ func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summa
 	defer network.CloseIdleConnections()
 	counting := &countingTransport{next: network}
 	client := &http.Client{Transport: counting}
-	if p == library {
+	began := time.Now()
+	states := &breakerLog{began: began}
+	var lim *backoff.Limiter
+	if p == limited {
+		// One API key, one limit: one Limiter for all the workers.
+		lim = backoff.NewLimiter(backoff.LimiterSettings{MaxConcurrency: cfg.Workers})
+	}
+	if p.retries() {
 		client.Transport = &backoff.Transport{
 			Base:       counting,
-			Options:    libraryOptions(cfg),
+			Options:    libraryOptions(cfg, states.trace(cfg, stderr), lim),
 			BufferBody: cfg.BufferBody,
 		}
 	}
 
-	began := time.Now()
 	var (
 		next    atomic.Int64 // the next request's number
 		done    atomic.Int64
@@ -395,7 +491,14 @@ func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summa
 	if srv != nil {
 		srv.Close() // waits for its handlers, so that its counts are final
 		sum.Server = srv.Stats()
+		sum.Capped = srv.LimitStats()
 	}
+	if lim != nil {
+		sum.Concurrency, sum.Rate = lim.Concurrency(), lim.Rate()
+	}
+	states.mu.Lock()
+	sum.Breaker = slices.Clone(states.changes)
+	states.mu.Unlock()
 
 	latencies := make([]time.Duration, 0, len(results))
 	sum.First = make([]string, len(results))
@@ -428,7 +531,7 @@ func runOnce(ctx context.Context, cfg config, p policy, stderr io.Writer) (summa
 		}
 		latencies = append(latencies, r.latency)
 	}
-	if p == library {
+	if p.retries() {
 		sum.RetryBound = budgetRatio*float64(sum.Requests) + budgetBurst
 	}
 	slices.Sort(latencies)
@@ -667,7 +770,7 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 	}
 	fmt.Fprintf(w, "  successes      %5d  (%.1f%%, %d streamed)\n", s.Successes, 100*s.SuccessRate(), s.Streamed)
 	fmt.Fprintf(w, "  attempts       %5d\n", s.Attempts)
-	if s.Policy == library {
+	if s.Policy.retries() {
 		fmt.Fprintf(w, "  retries        %5d  (the budget allows %g×%d + %d = %.0f)\n",
 			s.Retries, budgetRatio, s.Requests, budgetBurst, s.RetryBound)
 	} else {
@@ -688,12 +791,22 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 	}
 	fmt.Fprintf(w, "  permanent      %5d  requests answered with a failure that retrying cannot help; %d retries spent after one\n",
 		s.Permanent, s.RetriedPermanent)
-	if s.Policy == library {
+	if s.Policy.retries() {
 		fmt.Fprintf(w, "  breaker        %5d  requests refused by the open breaker", s.Refused)
 		if s.Unsent > 0 {
 			fmt.Fprintf(w, " (%d of them before any attempt)", s.Unsent)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "; %d state changes\n", len(s.Breaker))
+		for _, c := range s.Breaker {
+			fmt.Fprintf(w, "    at %7.3fs  %s → %s\n", c.At.Seconds(), c.From, c.To)
+		}
+	}
+	if s.Policy == limited {
+		rate := "unpaced"
+		if !math.IsInf(s.Rate, 1) {
+			rate = fmt.Sprintf("%.1f requests/s", s.Rate)
+		}
+		fmt.Fprintf(w, "  limiter        %5d  concurrency at the end, rate %s\n", s.Concurrency, rate)
 	}
 	fmt.Fprintf(w, "  latency        p50 %s  p99 %s\n", round(s.P50), round(s.P99))
 	if s.Embedded {
@@ -702,6 +815,22 @@ func writeSummary(w io.Writer, cfg config, s summary) {
 			st.Requests, st.OK, st.Streams, st.RateLimited, st.Unavailable, st.ServerErrors,
 			st.Resets, st.MidBodyResets, st.Slow, st.AccountErrors, st.Aborted)
 	}
+	if s.RateLimited {
+		fmt.Fprintf(w, "  429 share      %5.1f%%  of attempts (%d of %d); the caps refused %d over concurrency, %d over rate\n",
+			100*s.ThrottledShare(), s.Server.RateLimited, s.Server.Requests, s.Capped.Concurrency, s.Capped.Rate)
+	}
+}
+
+// writeLimiterDifference says what the shared Limiter changed against the
+// same library run without it.
+func writeLimiterDifference(w io.Writer, without, with summary) {
+	fmt.Fprintf(w, "\nthe same load under the server's caps, with a Limiter against without:\n")
+	fmt.Fprintf(w, "  429 share      %+5.1f  points (%.1f%% → %.1f%%)\n",
+		100*(with.ThrottledShare()-without.ThrottledShare()), 100*without.ThrottledShare(), 100*with.ThrottledShare())
+	fmt.Fprintf(w, "  success rate   %+5.1f  points (%.1f%% → %.1f%%)\n",
+		100*(with.SuccessRate()-without.SuccessRate()), 100*without.SuccessRate(), 100*with.SuccessRate())
+	fmt.Fprintf(w, "  amplification  %+5.2f  attempts per request (%.2f → %.2f)\n",
+		with.Amplification()-without.Amplification(), without.Amplification(), with.Amplification())
 }
 
 // writeDifference says what the library bought over no retries, and what it

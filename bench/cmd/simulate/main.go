@@ -3,6 +3,10 @@
 //	go run ./cmd/simulate contention [-clients 10,20,...] [-runs 100] [-seed 1] [-out results]
 //	go run ./cmd/simulate outage [-seeds 5] [-seed 1] [-shared] [-duration 10s] [-out results]
 //	go run ./cmd/simulate longoutage [-seeds 5] [-seed 1] [-shared] [-clients 100] [-out results]
+//	go run ./cmd/simulate ratelimit [-clients 1,8,64] [-seeds 3] [-seed 1] [-phase 10s] [-capacity 200] [-out results]
+//
+// ratelimit runs in real time: 3·phase plus the request timeout per client
+// count and seed, every policy side by side in each run.
 //
 // With -out, it also draws the plots as PNGs into that directory.
 package main
@@ -15,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,7 +39,7 @@ func main() {
 	}
 }
 
-const usage = "usage: simulate contention|outage|longoutage [flags]; simulate NAME -h lists the flags"
+const usage = "usage: simulate contention|outage|longoutage|ratelimit [flags]; simulate NAME -h lists the flags"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -48,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return outage(ctx, args[1:], stdout, stderr)
 	case "longoutage":
 		return longOutage(ctx, args[1:], stdout, stderr)
+	case "ratelimit":
+		return ratelimit(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintln(stderr, usage)
 	return flag.ErrHelp
@@ -150,6 +157,45 @@ func longOutage(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *out != "" {
 		return sim.PlotOutage(cfg, rows, firsts, *out)
+	}
+	return nil
+}
+
+func ratelimit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ratelimit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	clients := fs.String("clients", "1,8,64", "client counts, comma-separated")
+	seeds := fs.Int("seeds", 3, "runs per client count, each with its own seed")
+	seed := fs.Uint64("seed", 1, "master seed")
+	phase := fs.Duration("phase", sim.DefaultRateLimit.Phase, "capacity halves after one phase and comes back after two; the run lasts three")
+	capacity := fs.Float64("capacity", sim.DefaultRateLimit.Capacity, "the server's requests/s at full capacity")
+	out := fs.String("out", "", "directory for the PNG plot; empty: no plot")
+	quiet := fs.Bool("q", false, "do not report each run on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	counts, err := parseInts(*clients)
+	if err != nil {
+		return fmt.Errorf("-clients: %w", err)
+	}
+	cfg := sim.DefaultRateLimit
+	cfg.Phase = *phase
+	cfg.Capacity = *capacity
+	var progress io.Writer = stderr
+	if *quiet {
+		progress = nil
+	}
+	rows, plotRuns, err := sim.RateLimitSweep(ctx, cfg, counts, sim.RateLimitPolicies(), *seeds, *seed, progress)
+	if err != nil {
+		return err
+	}
+	if err := sim.WriteRateLimitCSV(stdout, rows); err != nil {
+		return err
+	}
+	if *out != "" {
+		c := cfg
+		c.Clients = slices.Max(counts)
+		return sim.PlotRateLimit(c, plotRuns, *out)
 	}
 	return nil
 }

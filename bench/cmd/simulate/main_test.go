@@ -79,6 +79,10 @@ func TestBadUsage(t *testing.T) {
 		{name: "zero seeds", args: []string{"outage", "-seeds", "0"}},
 		{name: "run ends before the stall", args: []string{"outage", "-duration", "2s"}},
 		{name: "no clients", args: []string{"longoutage", "-clients", "0"}},
+		{name: "ratelimit: zero clients", args: []string{"ratelimit", "-clients", "0"}},
+		{name: "ratelimit: zero seeds", args: []string{"ratelimit", "-seeds", "0"}},
+		{name: "ratelimit: phase not whole bins", args: []string{"ratelimit", "-phase", "1ms"}},
+		{name: "ratelimit: zero capacity", args: []string{"ratelimit", "-capacity", "0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,6 @@
+package backoff
+
+// SetContextTraces sets whether Retry and Transport look for a
+// ContextWithTrace trace, for the benchmarks that measure that lookup: the
+// first ContextWithTrace turns it on for the whole process.
+func SetContextTraces(on bool) { contextTraces.Store(on) }
