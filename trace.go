@@ -53,6 +53,14 @@ type Trace struct {
 	Done         func(attempts int, err error)            // once per Retry; err nil or *Error
 	BreakerState func(b *Breaker, from, to State)         // from WithBreaker's breaker
 	Refused      func(reason error)                       // ErrCircuitOpen, ErrBudget, a Limiter wait that ended
+
+	// Shared is told when an object whose state is shared by the replicas
+	// of a service (the redis module's Limiter, Breaker and Budget) goes
+	// on alone, on its local state, because of err (its store is down,
+	// slow, or holds garbage), and with a nil err when it shares again.
+	// key names the object. It is called from that object's own goroutine,
+	// not a caller's, once per change; Retry and Transport never call it.
+	Shared func(key string, err error)
 }
 
 // TraceAttempt is one attempt, as a [Trace] sees it. It is a plain value,
@@ -193,6 +201,16 @@ func composeTraces(a, b *Trace) *Trace {
 			}
 		}
 	}
+	if a.Shared != nil || b.Shared != nil {
+		t.Shared = func(key string, err error) {
+			if a.Shared != nil {
+				a.Shared(key, err)
+			}
+			if b.Shared != nil {
+				b.Shared(key, err)
+			}
+		}
+	}
 	return &t
 }
 
@@ -269,9 +287,11 @@ func (t tracer) breakerState(b *Breaker, from, to State) {
 }
 
 // SlogTrace returns a [Trace] that writes to l one record per retry (Wait,
-// at level Info), per give-up (Done with an error, at Warn) and per change
-// of a breaker's state (Warn when it opens, Info otherwise). Attempts that
-// succeed, and calls that succeed, write nothing.
+// at level Info), per give-up (Done with an error, at Warn), per change
+// of a breaker's state (Warn when it opens, Info otherwise) and per change
+// of a shared object between shared and local (Shared: Warn when it goes
+// on alone, Info when it shares again). Attempts that succeed, and calls
+// that succeed, write nothing.
 //
 // The records' attributes are named the same way everywhere:
 //
@@ -285,6 +305,7 @@ func (t tracer) breakerState(b *Breaker, from, to State) {
 //	          deadline, circuit_open, budget, canceled,
 //	          timeout (the context's deadline)
 //	from, to  the breaker's states: closed, open, half-open state change
+//	key       the shared object                              shared
 //
 // A nil l panics. The Trace is safe for concurrent use, as l is.
 func SlogTrace(l *slog.Logger) *Trace {
@@ -336,6 +357,14 @@ func SlogTrace(l *slog.Logger) *Trace {
 			}
 			l.LogAttrs(context.Background(), level, "backoff: breaker state changed",
 				slog.String("from", from.String()), slog.String("to", to.String()))
+		},
+		Shared: func(key string, err error) {
+			if err != nil {
+				l.LogAttrs(context.Background(), slog.LevelWarn, "backoff: shared state lost, going on alone",
+					slog.String("key", key), slog.Any("error", err))
+				return
+			}
+			l.LogAttrs(context.Background(), slog.LevelInfo, "backoff: shared state back", slog.String("key", key))
 		},
 	}
 }

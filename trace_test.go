@@ -530,6 +530,35 @@ level=INFO msg="backoff: breaker state changed" from=half-open to=closed
 	assert.True(t, strings.HasPrefix(msg, "backoff: "), msg)
 }
 
+// Shared is called by the shared objects of the redis module, not by Retry;
+// SlogTrace writes one record per change, and composed traces (nested
+// ContextWithTrace) call both, in order.
+func TestTraceShared(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	tr := backoff.SlogTrace(l)
+	tr.Shared("limiter:glm", errors.New("redis: connection refused"))
+	tr.Shared("limiter:glm", nil)
+	assert.Equal(t, `level=WARN msg="backoff: shared state lost, going on alone" key=limiter:glm error="redis: connection refused"
+level=INFO msg="backoff: shared state back" key=limiter:glm
+`, buf.String())
+
+	var seen []string
+	first := &backoff.Trace{Shared: func(key string, err error) { seen = append(seen, "first "+key+" "+fmt.Sprint(err)) }}
+	second := &backoff.Trace{Shared: func(key string, err error) { seen = append(seen, "second "+key+" "+fmt.Sprint(err)) }}
+	backoff.ComposeTraces(first, second).Shared("budget:glm", nil)
+	backoff.ComposeTraces(&backoff.Trace{}, second).Shared("budget:glm", errBlip)
+	assert.Equal(t, []string{"first budget:glm <nil>", "second budget:glm <nil>", "second budget:glm blip"}, seen)
+	assert.Nil(t, backoff.ComposeTraces(&backoff.Trace{}, &backoff.Trace{}).Shared)
+}
+
 func TestReasonName(t *testing.T) {
 	for _, tc := range []struct {
 		err  error

@@ -92,6 +92,10 @@ const (
 	// A counter of a breaker's changes of state, with BreakerFrom and
 	// BreakerTo.
 	MetricBreakerStateChanges = "backoff.breaker.state_changes"
+	// A counter of the changes of a shared object (the redis module's
+	// Limiter, Breaker and Budget, given this Trace) between shared and
+	// alone, with SharedKey and Shared (false: it went on alone).
+	MetricSharedChanges = "backoff.shared.changes"
 	// A gauge of the concurrency a Limiter has learned (WithLimiter).
 	MetricLimiterConcurrency = "backoff.limiter.concurrency"
 	// A gauge of the rate a Limiter paces calls at, in requests per second
@@ -108,6 +112,8 @@ const (
 	BreakerFrom = attribute.Key("backoff.breaker.from") // closed, open, half-open
 	BreakerTo   = attribute.Key("backoff.breaker.to")
 	LimiterName = attribute.Key("backoff.limiter.name") // WithLimiter's name
+	SharedKey   = attribute.Key("backoff.shared.key")   // the shared object's key
+	Shared      = attribute.Key("backoff.shared")       // true: shared again; false: alone
 )
 
 // Trace returns a [backoff.Trace] that records the metrics named above on
@@ -149,6 +155,7 @@ func Trace(opts ...Option) *backoff.Trace {
 		Done:         r.done,
 		BreakerState: r.breakerState,
 		Refused:      r.refused,
+		Shared:       r.sharedChange,
 	}
 }
 
@@ -163,6 +170,7 @@ type recorder struct {
 	delay    metric.Float64Histogram
 	refusals metric.Int64Counter
 	changes  metric.Int64Counter
+	shared   metric.Int64Counter
 
 	spans sync.Map // *http.Request → trace.Span, from AttemptStart to AttemptDone
 
@@ -248,6 +256,9 @@ func newRecorder(c config) *recorder {
 	note(err)
 	r.changes, err = m.Int64Counter(MetricBreakerStateChanges, metric.WithUnit("{change}"),
 		metric.WithDescription("Changes of a circuit breaker's state."))
+	note(err)
+	r.shared, err = m.Int64Counter(MetricSharedChanges, metric.WithUnit("{change}"),
+		metric.WithDescription("Changes of a shared object between sharing its state with the other replicas and going on alone."))
 	note(err)
 	if len(c.limiters) > 0 {
 		note(observeLimiters(m, c.limiters))
@@ -397,6 +408,10 @@ func (r *recorder) refused(reason error) {
 
 func (r *recorder) breakerState(_ *backoff.Breaker, from, to backoff.State) {
 	r.changes.Add(context.Background(), 1, r.addOpts(MetricBreakerStateChanges, BreakerFrom, from.String(), BreakerTo, to.String())...)
+}
+
+func (r *recorder) sharedChange(key string, err error) {
+	r.shared.Add(context.Background(), 1, r.addOpts(MetricSharedChanges, SharedKey, key, Shared, strconv.FormatBool(err == nil))...)
 }
 
 // observeLimiters registers the gauges of the limiters.

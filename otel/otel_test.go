@@ -277,3 +277,18 @@ func TestLimiterRefusal(t *testing.T) {
 		}, s.series(t))
 	})
 }
+
+func TestSharedChanges(t *testing.T) {
+	// The redis module's shared objects tell a Trace's Shared when they go
+	// on alone and when they share again; the metric counts each change.
+	s := newSDK(t)
+	tr := s.trace()
+	tr.Shared("limiter:glm", errors.New("redis: connection refused"))
+	tr.Shared("limiter:glm", nil)
+	tr.Shared("breaker:glm", errors.New("redis: i/o timeout"))
+	assert.Equal(t, []string{
+		"backoff.shared.changes{backoff.shared=false,backoff.shared.key=breaker:glm} = 1",
+		"backoff.shared.changes{backoff.shared=false,backoff.shared.key=limiter:glm} = 1",
+		"backoff.shared.changes{backoff.shared=true,backoff.shared.key=limiter:glm} = 1",
+	}, s.series(t))
+}

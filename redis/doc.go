@@ -14,7 +14,8 @@
 // second round trip or a WATCH that fails under contention.
 //
 // When Redis is slow, down, or holds garbage under the keys, each object
-// goes on with its local state, says so through [Trace].Fallback, and
-// shares again, saying so through [Trace].Recover, when Redis answers. No
+// goes on with its local state, says so through the Shared field of
+// [Settings].Trace (a [backoff.Trace]), and shares again, saying so through
+// it again with a nil error, when Redis answers. No
 // call fails, waits or leaks because of Redis. Close stops the goroutine.
 package redis

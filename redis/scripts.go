@@ -132,9 +132,11 @@ return {tostring(rate), tostring(conc), n, cutn}
 // open and until when, and which replica may probe. ARGV: 3 event (0 none,
 // 1 the replica opened, 2 the replica closed), 4 how long the replica's own
 // Open period has left (ms), 5 OpenFor (ms). An open is published only
-// when the fleet is not already open, or its Open period has passed (a
-// failed probe opens it again); the replica that publishes it is the only
-// one that probes, so the fleet sends no more probes than one breaker
+// when the fleet is not already open, or its Open period has passed, or it
+// comes from the prober itself: its probe failed and opened it again, which
+// may be reported a moment before the fleet's own deadline, and an open
+// dropped then would be lost (the replica reports each change once). The
+// replica that publishes it is the only one that probes, so the fleet sends no more probes than one breaker
 // would. A prober that does not report within OpenFor and two periods after
 // the Open period ends loses its turn to the next replica that asks. A close
 // counts once the Open period has passed (a close from before is stale). It
@@ -145,7 +147,7 @@ local event, left, openFor = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV
 local gen, open, untl, pexp = field('gen', 0), field('open', 0), field('until', 0), field('pexp', 0)
 if not (gen and open and untl and pexp) then return garbage() end
 local prober = redis.call('HGET', KEYS[1], 'prober') or ''
-if event == 1 and (open == 0 or now >= untl) then
+if event == 1 and (open == 0 or now >= untl or prober == ARGV[1]) then
   gen, open, untl, prober = gen + 1, 1, now + left, ARGV[1]
   pexp = untl + openFor + 2 * period
 elseif event == 2 and open == 1 and (now >= untl or prober == ARGV[1]) then

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/backoff-go/backoff"
 )
 
 // Settings says where and how often a shared object meets the fleet. The
@@ -19,7 +21,7 @@ type Settings struct {
 	// run scripts on it. For a slow Redis to be abandoned within a round's
 	// bound (half a Period), make it with ContextTimeoutEnabled: without,
 	// go-redis waits for its own ReadTimeout; the objects still fall back
-	// in time (see Period), but Trace.Fallback says so only then.
+	// in time (see Period), but Trace.Shared says so only then.
 	Client goredis.Scripter
 
 	// Prefix starts every key the objects write; default "backoff:". Two
@@ -37,22 +39,15 @@ type Settings struct {
 	// replicas must not share one.
 	ID string
 
-	// Trace says when an object stops and starts sharing; optional.
-	Trace Trace
+	// Trace is told through its Shared field when an object stops sharing
+	// (with why) and when it shares again; nil, or a nil Shared, is fine.
+	// Give the same Trace as WithTrace does, and SlogTrace and otel.Trace
+	// record these beside the calls. Shared runs on the object's own
+	// goroutine, once per change; a slow one delays the object's next round.
+	Trace *backoff.Trace
 }
 
-// Trace tells what the fleet's state does, as [backoff.Trace] tells what
-// calls do. Its callbacks run on the object's own goroutine, one at a time;
-// a slow callback delays the object's next round. It is a plain value.
-type Trace struct {
-	// Fallback: the object works on its local state alone, because of
-	// err (Redis down, slow, or garbage under the keys: [ErrGarbage]).
-	Fallback func(key string, err error)
-	// Recover: the object shares the fleet's state again.
-	Recover func(key string)
-}
-
-// ErrGarbage is the error Trace.Fallback gets when the keys held something
+// ErrGarbage is the error Trace.Shared gets when the keys held something
 // that the objects did not write there. The keys are deleted, so the next
 // round starts the fleet's state afresh.
 var ErrGarbage = errors.New("backoff: redis: garbage under the keys; they were reset")
@@ -132,15 +127,11 @@ func (l *loop) run(ctx context.Context) {
 		case err != nil && !failing:
 			failing = true
 			l.shared.Store(false)
-			if f := l.s.Trace.Fallback; f != nil {
-				f(l.key, err)
-			}
+			l.tell(err)
 		case err == nil && failing:
 			failing = false
 			l.shared.Store(true)
-			if f := l.s.Trace.Recover; f != nil {
-				f(l.key)
-			}
+			l.tell(nil)
 		case err == nil:
 			l.shared.Store(true)
 		}
@@ -149,6 +140,13 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// tell gives a change between shared (err nil) and alone to the Trace.
+func (l *loop) tell(err error) {
+	if t := l.s.Trace; t != nil && t.Shared != nil {
+		t.Shared(l.key, err)
 	}
 }
 
