@@ -25,11 +25,18 @@ import (
 // inside and take no clock, so they cannot run on the simulated clock of the
 // outage simulation. Every policy runs at once, side by side, each with its
 // own server and the same arrivals, so all meet the same machine load.
+//
+// The clients are separate processes by default, each with its own policy
+// instance, learning alone. With Shared they are the goroutines of one
+// service holding one API key, sharing one instance of each policy: one
+// Limiter for the key, one AWS SDK client's retryer, one failsafe limiter.
+// The arrivals are the same in both modes.
 
 // RateLimitConfig describes the rate-limit scenario. It is a plain value:
 // safe to read from many goroutines, not to change while others read it.
 type RateLimitConfig struct {
-	Clients  int           // clients, each with its own policy instance (separate processes sharing one key)
+	Clients  int           // clients: separate processes sharing one key, or with Shared the goroutines of one service
+	Shared   bool          // all clients share one policy instance (one Limiter, one AWS retryer, one failsafe limiter), rather than one each
 	Capacity float64       // the server's requests/s, before Phase and from 2·Phase
 	Load     float64       // offered requests/s as a multiple of Capacity, split evenly between clients (Poisson)
 	Service  time.Duration // how long an admitted request takes
@@ -77,9 +84,11 @@ func (c RateLimitConfig) capacityAt(t time.Duration) float64 {
 }
 
 // RateLimitPolicy names a way for one client to call the server. New is
-// called once per client and returns that client's call: it makes one
-// request (with whatever retries the policy makes) through attempt, which
-// sends one attempt to the server.
+// called once per client (once per run when the scenario is Shared) and
+// returns that client's call: it makes one request (with whatever retries
+// the policy makes) through attempt, which sends one attempt to the server.
+// The call it returns must be safe for concurrent use: a client's requests
+// overlap, and with Shared every client's do.
 type RateLimitPolicy struct {
 	Name string
 	New  func() func(ctx context.Context, attempt func(context.Context) error) error
@@ -289,8 +298,15 @@ func RunRateLimit(ctx context.Context, cfg RateLimitConfig, ps []RateLimitPolicy
 			attempts: make([]int, bins), throttled: make([]int, bins), goodput: make([]int, bins),
 		}}
 		servers[i] = srv
+		var shared func(context.Context, func(context.Context) error) error
+		if cfg.Shared {
+			shared = p.New()
+		}
 		for c := range cfg.Clients {
-			call := p.New()
+			call := shared
+			if call == nil {
+				call = p.New()
+			}
 			arrivals := newRand(seed, uint64(c)) // the same for every policy
 			rate := cfg.Load * cfg.Capacity / float64(cfg.Clients)
 			wg.Go(func() {

@@ -116,9 +116,10 @@ func WriteRateLimitCSV(w io.Writer, rows []RateLimitRow) error {
 	return cw.Error()
 }
 
-// PlotRateLimit draws ratelimit.png into dir (made if missing): for one run,
-// goodput (top) and 429s (bottom) per second over time, one line per
-// policy, with the server's capacity dashed.
+// PlotRateLimit draws ratelimit.png (ratelimit_shared.png when
+// cfg.Shared) into dir (made if missing): for one run, goodput (top) and
+// 429s (bottom) per second over time, one line per policy, with the
+// server's capacity dashed.
 func PlotRateLimit(cfg RateLimitConfig, runs []RateLimitRun, dir string) error {
 	if len(runs) == 0 {
 		return nil
@@ -161,8 +162,11 @@ func PlotRateLimit(cfg RateLimitConfig, runs []RateLimitRun, dir string) error {
 		}
 		return p, nil
 	}
-	n := strconv.Itoa(cfg.Clients)
-	top, err := mk("Rate limit, "+n+" clients: goodput", "successes/s", func(r RateLimitRun) []float64 { return r.Goodput }, true)
+	title, name := "Rate limit, "+strconv.Itoa(cfg.Clients)+" clients: goodput", "ratelimit.png"
+	if cfg.Shared {
+		title, name = "Rate limit, "+strconv.Itoa(cfg.Clients)+" clients sharing one policy instance: goodput", "ratelimit_shared.png"
+	}
+	top, err := mk(title, "successes/s", func(r RateLimitRun) []float64 { return r.Goodput }, true)
 	if err != nil {
 		return err
 	}
@@ -176,7 +180,7 @@ func PlotRateLimit(cfg RateLimitConfig, runs []RateLimitRun, dir string) error {
 	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
 	top.Draw(canvases[0][0])
 	bottom.Draw(canvases[1][0])
-	f, err := os.Create(filepath.Join(dir, "ratelimit.png"))
+	f, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,13 @@ package sim_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/backoff-go/backoff"
 	"github.com/backoff-go/backoff/bench/sim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,6 +69,63 @@ func TestRateLimitLimiterAgainstRetriesAlone(t *testing.T) {
 	})
 }
 
+// Shared: the goroutines of one service share one instance of each policy,
+// made once per run; per client (the default), every client makes its own.
+func TestRateLimitSharedMakesOneInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, shared := range []bool{false, true} {
+			cfg := smallRateLimit()
+			cfg.Phase = time.Second
+			cfg.Window = time.Second
+			cfg.Shared = shared
+			var made int
+			p := sim.RateLimitPolicy{Name: "limiter", New: func() func(context.Context, func(context.Context) error) error {
+				made++
+				opts := backoff.Options(backoff.Production(), backoff.WithLimiter(backoff.NewLimiter(backoff.LimiterSettings{})))
+				return func(ctx context.Context, attempt func(context.Context) error) error {
+					return backoff.Do(ctx, attempt, opts)
+				}
+			}}
+			_, err := sim.RunRateLimit(t.Context(), cfg, []sim.RateLimitPolicy{p}, 1)
+			require.NoError(t, err)
+			if shared {
+				assert.Equal(t, 1, made, "shared: one instance for all clients")
+			} else {
+				assert.Equal(t, cfg.Clients, made, "per client: one instance each")
+			}
+		}
+	})
+}
+
+// Shared, on the same arrivals: one Limiter for the key sees every
+// client's throttles and successes, so it keeps the 429s under 1% and well
+// below both retries alone and a Limiter per client, at the server's
+// capacity.
+func TestRateLimitSharedLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := smallRateLimit()
+		cfg.Shared = true
+		runs, err := sim.RunRateLimit(t.Context(), cfg, bubblePolicies(), 1)
+		require.NoError(t, err)
+		require.Len(t, runs, 3)
+		none, lim := runs[0], runs[1]
+		require.Equal(t, "none", none.Policy)
+		require.Equal(t, "limiter", lim.Policy)
+		for _, r := range runs {
+			t.Logf("shared %s: goodput %.3f, 429 share %.4f, reconverge %v", r.Policy, r.GoodputRatio(), r.ThrottledShare(), r.Reconverge(cfg))
+		}
+		cfg.Shared = false
+		alone, err := sim.RunRateLimit(t.Context(), cfg, bubblePolicies()[1:2], 1)
+		require.NoError(t, err)
+		t.Logf("per client limiter: goodput %.3f, 429 share %.4f", alone[0].GoodputRatio(), alone[0].ThrottledShare())
+
+		assert.Greater(t, none.ThrottledShare(), 0.5, "retries alone: most attempts are refused")
+		assert.LessOrEqual(t, lim.ThrottledShare(), 0.01)
+		assert.Less(t, lim.ThrottledShare(), alone[0].ThrottledShare()/2, "one Limiter for the key throttles less than one per client")
+		assert.GreaterOrEqual(t, lim.GoodputRatio(), 0.9)
+	})
+}
+
 func TestRateLimitRejectsBadConfig(t *testing.T) {
 	for _, mod := range []func(*sim.RateLimitConfig){
 		func(c *sim.RateLimitConfig) { c.Clients = 0 },
@@ -120,4 +179,7 @@ func TestPlotRateLimit(t *testing.T) {
 	runs := []sim.RateLimitRun{{Policy: "limiter", Capacity: []float64{1, 1}, Goodput: []float64{1, 0.5}, Throttles: []float64{0, 1}}}
 	require.NoError(t, sim.PlotRateLimit(cfg, runs, dir))
 	assert.FileExists(t, dir+"/ratelimit.png")
+	cfg.Shared = true
+	require.NoError(t, sim.PlotRateLimit(cfg, runs, dir))
+	assert.FileExists(t, dir+"/ratelimit_shared.png")
 }

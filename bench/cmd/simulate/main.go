@@ -3,7 +3,7 @@
 //	go run ./cmd/simulate contention [-clients 10,20,...] [-runs 100] [-seed 1] [-out results]
 //	go run ./cmd/simulate outage [-seeds 5] [-seed 1] [-shared] [-duration 10s] [-out results]
 //	go run ./cmd/simulate longoutage [-seeds 5] [-seed 1] [-shared] [-clients 100] [-out results]
-//	go run ./cmd/simulate ratelimit [-clients 1,8,64] [-seeds 3] [-seed 1] [-phase 10s] [-capacity 200] [-out results]
+//	go run ./cmd/simulate ratelimit [-clients 1,8,64] [-seeds 3] [-seed 1] [-shared] [-phase 10s] [-capacity 200] [-out results]
 //
 // ratelimit runs in real time: 3·phase plus the request timeout per client
 // count and seed, every policy side by side in each run.
@@ -167,6 +167,7 @@ func ratelimit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	clients := fs.String("clients", "1,8,64", "client counts, comma-separated")
 	seeds := fs.Int("seeds", 3, "runs per client count, each with its own seed")
 	seed := fs.Uint64("seed", 1, "master seed")
+	shared := fs.Bool("shared", false, "the clients are goroutines of one service sharing one instance of each policy (one Limiter, one AWS retryer, one failsafe limiter), rather than processes with one each")
 	phase := fs.Duration("phase", sim.DefaultRateLimit.Phase, "capacity halves after one phase and comes back after two; the run lasts three")
 	capacity := fs.Float64("capacity", sim.DefaultRateLimit.Capacity, "the server's requests/s at full capacity")
 	out := fs.String("out", "", "directory for the PNG plot; empty: no plot")
@@ -179,6 +180,7 @@ func ratelimit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("-clients: %w", err)
 	}
 	cfg := sim.DefaultRateLimit
+	cfg.Shared = *shared
 	cfg.Phase = *phase
 	cfg.Capacity = *capacity
 	var progress io.Writer = stderr
