@@ -38,17 +38,16 @@ func checkNoStuckWaiter(t *testing.T, l *Limiter) {
 // goroutine is, while what it waits for is there, or as a deadlock of the
 // bubble once the other goroutines are through.
 func TestLimiterNoStuckWaiter(t *testing.T) {
-	for _, tc := range []struct{ goroutines, slots int }{{64, 8}, {128, 64}, {256, 16}} {
+	for _, tc := range []struct{ goroutines, slots, calls int }{{64, 8, 60}, {128, 64, 40}, {256, 16, 25}} {
 		t.Run(fmt.Sprintf("%d goroutines %d slots", tc.goroutines, tc.slots), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				l := NewLimiter(LimiterSettings{MaxConcurrency: tc.slots})
-				const calls = 60
 				var wg sync.WaitGroup
 				var finished, acquired atomic.Int64
 				for g := range tc.goroutines {
 					wg.Go(func() {
 						defer finished.Add(1)
-						for i := range calls {
+						for i := range tc.calls {
 							ctx, cancel := context.Background(), context.CancelFunc(func() {})
 							if (g+i)%13 == 0 {
 								ctx, cancel = context.WithTimeout(ctx, 3*time.Millisecond)
