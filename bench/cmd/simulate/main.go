@@ -107,48 +107,33 @@ func parseInts(s string) ([]int, error) {
 
 func outage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("outage", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	seeds := fs.Int("seeds", 5, "runs per policy, each with its own seed")
-	seed := fs.Uint64("seed", 1, "master seed")
-	shared := fs.Bool("shared", false, "one policy instance (breaker, budget, adaptive) shared by all clients, rather than one per client")
-	duration := fs.Duration("duration", sim.DefaultOutage.Duration, "how long requests arrive")
-	out := fs.String("out", "", "directory for the PNG plots; empty: no plots")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
 	cfg := sim.DefaultOutage
-	cfg.Shared = *shared
-	cfg.Duration = *duration
-	rows, firsts, err := sim.OutageSweep(ctx, cfg, sim.OutagePolicies(), *seeds, *seed, 0)
-	if err != nil {
-		return err
-	}
-	if err := sim.WriteOutageCSV(stdout, rows); err != nil {
-		return err
-	}
-	if *out != "" {
-		return sim.PlotOutage(cfg, rows, firsts, *out)
-	}
-	return nil
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long requests arrive")
+	return outageSweep(ctx, fs, &cfg, args, stdout, stderr)
 }
 
 // longOutage runs sim.DefaultLongOutage: the server is down for 60s, then
 // healthy.
 func longOutage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("longoutage", flag.ContinueOnError)
+	cfg := sim.DefaultLongOutage
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "open-loop clients, each at 10 requests/s")
+	return outageSweep(ctx, fs, &cfg, args, stdout, stderr)
+}
+
+// outageSweep adds the flags that both outage scenarios share to fs, parses
+// args into them and into *cfg (which fs's own flags may point into), and
+// runs the sweep: CSV on stdout, plots with -out.
+func outageSweep(ctx context.Context, fs *flag.FlagSet, cfg *sim.OutageConfig, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	seeds := fs.Int("seeds", 5, "runs per policy, each with its own seed")
 	seed := fs.Uint64("seed", 1, "master seed")
-	shared := fs.Bool("shared", false, "one policy instance (breaker, budget, adaptive) shared by all clients, rather than one per client")
-	clients := fs.Int("clients", sim.DefaultLongOutage.Clients, "open-loop clients, each at 10 requests/s")
+	fs.BoolVar(&cfg.Shared, "shared", false, "one policy instance (breaker, budget, adaptive) shared by all clients, rather than one per client")
 	out := fs.String("out", "", "directory for the PNG plots; empty: no plots")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := sim.DefaultLongOutage
-	cfg.Shared = *shared
-	cfg.Clients = *clients
-	rows, firsts, err := sim.OutageSweep(ctx, cfg, sim.OutagePolicies(), *seeds, *seed, 0)
+	rows, firsts, err := sim.OutageSweep(ctx, *cfg, sim.OutagePolicies(), *seeds, *seed, 0)
 	if err != nil {
 		return err
 	}
@@ -156,7 +141,7 @@ func longOutage(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *out != "" {
-		return sim.PlotOutage(cfg, rows, firsts, *out)
+		return sim.PlotOutage(*cfg, rows, firsts, *out)
 	}
 	return nil
 }
