@@ -68,19 +68,15 @@ var DefaultOutage = OutageConfig{
 // and server, but the server is down (refusing connections) from 2s to
 // 62s, then healthy until requests stop at 100s; recovery once goodput
 // stays at 90% of the offered load over windows of 1s, in bins of 100ms.
-var DefaultLongOutage = OutageConfig{
-	Clients:        100,
-	Rate:           10,
-	Service:        800 * time.Microsecond,
-	Timeout:        200 * time.Millisecond,
-	StallStart:     2 * time.Second,
-	StallEnd:       62 * time.Second,
-	Duration:       100 * time.Second,
-	Bin:            100 * time.Millisecond,
-	GoodFraction:   0.9,
-	RecoveryWindow: time.Second,
-	Down:           true,
-}
+var DefaultLongOutage = func() OutageConfig {
+	c := DefaultOutage
+	c.StallEnd = 62 * time.Second
+	c.Duration = 100 * time.Second
+	c.Bin = 100 * time.Millisecond
+	c.RecoveryWindow = time.Second
+	c.Down = true
+	return c
+}()
 
 func (c OutageConfig) validate() error {
 	switch {
